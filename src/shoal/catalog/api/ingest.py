@@ -1,0 +1,59 @@
+"""The ingest URLs advertised in each integration record (Ocean's logs, metrics, heartbeat)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+
+from shoal.catalog.api.deps import Caller, ServicesDep, raw_tail
+from shoal.catalog.auth import Action, authorize
+
+router = APIRouter(prefix="/v1/ingest", tags=["Ingest"])
+log = logging.getLogger("shoal.ingest")
+
+AnyBody = Annotated[dict[str, Any], Body()]
+
+
+@router.post("/{identifier}/logs", summary="Integration log lines")
+async def logs(identifier: str, caller: Caller, body: AnyBody) -> dict[str, Any]:
+    authorize(caller, Action.WRITE_INTEGRATION, identifier)
+    for line in body.get("logs", [])[:1000]:
+        if isinstance(line, dict):
+            log.info("[%s] %s", identifier, str(line.get("message", ""))[:2000])
+    return {"ok": True}
+
+
+@router.post("/{identifier}/metrics/syncMetrics", summary="Resync metrics batch")
+async def sync_metrics(identifier: str, caller: Caller, services: ServicesDep, body: AnyBody) -> dict[str, Any]:
+    authorize(caller, Action.WRITE_INTEGRATION, identifier)
+    for event in body.get("syncKindsMetrics", []):
+        if isinstance(event, dict) and isinstance(event.get("eventId"), str):
+            key = str(event.get("kindIdentifier", event.get("kind", "?")))
+            await services.store.integrations.record_kind_metrics(identifier, event["eventId"], key, event)
+    return {"ok": True}
+
+
+@router.put("/{identifier}/metrics/syncMetrics/resync/{event_id}/kind/{kind:path}", summary="Kind metrics")
+async def kind_metrics(
+    identifier: str, event_id: str, request: Request, caller: Caller, services: ServicesDep, body: AnyBody
+) -> dict[str, Any]:
+    authorize(caller, Action.WRITE_INTEGRATION, identifier)
+    kind = raw_tail(request, 10)
+    event = body.get("syncKindMetrics", body)
+    if isinstance(event, dict):
+        await services.store.integrations.record_kind_metrics(identifier, event_id, kind, event)
+    return {"ok": True}
+
+
+@router.post("/{identifier}/metrics/heartbeat", summary="Resync heartbeat")
+async def heartbeat(identifier: str, caller: Caller, body: AnyBody) -> dict[str, Any]:
+    authorize(caller, Action.WRITE_INTEGRATION, identifier)
+    return {"ok": True}
+
+
+@router.post("/{identifier}/lake/{rest:path}", summary="Raw data (accepted, not stored)")
+async def lake(identifier: str, rest: str, caller: Caller) -> dict[str, Any]:
+    authorize(caller, Action.WRITE_INTEGRATION, identifier)
+    return {"ok": True}

@@ -1,0 +1,240 @@
+"""Integration routes: Port's record, config, resync state and requests, plus Shoal's run
+history and the server-sent-event stream that delivers triggers at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Request
+from starlette.responses import StreamingResponse
+
+from shoal.catalog.api.deps import Caller, ServicesDep, Services, raw_tail
+from shoal.catalog.api.responses import JSONResponse
+from shoal.catalog.auth import Action, Principal, authorize
+from shoal.catalog.integrations import ResyncRequest, pending_request
+from shoal.catalog.notify import Event
+from shoal.errors import ForbiddenError, InvalidInputError
+
+router = APIRouter(prefix="/v1/integration", tags=["Integrations"])
+
+KEEPALIVE_SECONDS = 15.0
+
+AnyBody = Annotated[dict[str, Any], Body(examples=[{}])]
+
+
+async def announce(services: Services, request: ResyncRequest) -> None:
+    services.metrics.resync_requests.labels(request.source).inc()
+    await services.hub.publish(Event(request.integration, "resync-request", request.id, request.to_json()))
+
+
+@router.get("", summary="List integrations (Shoal)")
+async def list_integrations(caller: Caller, services: ServicesDep) -> dict[str, Any]:
+    authorize(caller, Action.READ)
+    records = await services.store.integrations.list()
+    if caller.integration is not None:
+        records = [r for r in records if r["identifier"] == caller.integration]
+    return {"ok": True, "integrations": records}
+
+
+@router.get("/provision-enabled", summary="Integration types Port provisions (none here)")
+async def provision_enabled(_caller: Caller) -> dict[str, Any]:
+    return {"ok": True, "integrations": []}
+
+
+@router.post("", status_code=201, summary="Create an integration")
+async def create_integration(caller: Caller, services: ServicesDep, body: AnyBody) -> JSONResponse:
+    identifier = body.get("installationId", body.get("identifier"))
+    authorize(caller, Action.WRITE_INTEGRATION, identifier if isinstance(identifier, str) else None)
+    if caller.integration is not None and identifier != caller.integration:
+        message = f"this credential may only create integration {caller.integration!r}"
+        raise ForbiddenError(message)
+    record, request = await services.store.integrations.create(body, actor=caller.client_id)
+    await announce(services, request)
+    return JSONResponse({"ok": True, "integration": record}, status_code=201)
+
+
+@router.get("/{identifier}", summary="Get an integration")
+async def get_integration(identifier: str, caller: Caller, services: ServicesDep) -> dict[str, Any]:
+    authorize(caller, Action.READ, identifier)
+    return {"ok": True, "integration": await services.store.integrations.get(identifier)}
+
+
+@router.patch(
+    "/{identifier}",
+    summary="Update an integration (triggers a resync)",
+    description=(
+        "Merges the body into the integration and records a resync request, exactly as Port "
+        "does: send `{}` to trigger a resync without changing anything. The running "
+        "integration receives the request at once (server-sent events) or at its next poll."
+    ),
+)
+async def patch_integration(
+    identifier: str, caller: Caller, services: ServicesDep, body: AnyBody
+) -> dict[str, Any]:
+    changes = {k: v for k, v in body.items() if k != "version"}
+    authorize(caller, Action.WRITE_INTEGRATION if changes else Action.TRIGGER, identifier)
+    record, request = await services.store.integrations.patch(
+        identifier, body, source="api", actor=caller.client_id
+    )
+    await announce(services, request)
+    return {"ok": True, "integration": record}
+
+
+@router.post("/{identifier}/resync", status_code=201, summary="Trigger a resync (Shoal)")
+async def trigger_resync(
+    identifier: str,
+    caller: Caller,
+    services: ServicesDep,
+    body: Annotated[dict[str, Any], Body(examples=[{"source": "cli"}])] | None = None,
+) -> JSONResponse:
+    authorize(caller, Action.TRIGGER, identifier)
+    source = (body or {}).get("source", "api")
+    if source not in ("api", "cli", "ui", "webhook", "schedule"):
+        message = "source must be one of api, cli, ui, webhook, schedule"
+        raise InvalidInputError(message)
+    request = await services.store.integrations.request_resync(identifier, source=source, actor=caller.client_id)
+    await announce(services, request)
+    return JSONResponse({"ok": True, "request": request.to_json()}, status_code=201)
+
+
+@router.delete("/{identifier}", summary="Delete an integration (its entities stay)")
+async def delete_integration(identifier: str, caller: Caller, services: ServicesDep) -> dict[str, Any]:
+    authorize(caller, Action.MANAGE)
+    await services.store.integrations.delete(identifier)
+    return {"ok": True}
+
+
+@router.patch("/{identifier}/config", summary="Replace the mapping config")
+async def patch_config(
+    identifier: str,
+    caller: Caller,
+    services: ServicesDep,
+    body: AnyBody,
+    x_skip_resync: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    authorize(caller, Action.WRITE_INTEGRATION, identifier)
+    config = body.get("config")
+    if not isinstance(config, dict):
+        message = "the body must be {\"config\": {...}}"
+        raise InvalidInputError(message)
+    record, request = await services.store.integrations.replace_config(
+        identifier, config, actor=caller.client_id, trigger=(x_skip_resync or "").lower() != "true"
+    )
+    if request is not None:
+        await announce(services, request)
+    return {"ok": True, "integration": record}
+
+
+@router.patch("/{identifier}/resync-state", summary="Report resync state")
+async def patch_resync_state(
+    identifier: str, caller: Caller, services: ServicesDep, body: AnyBody
+) -> dict[str, Any]:
+    authorize(caller, Action.WRITE_INTEGRATION, identifier)
+    record = await services.store.integrations.set_resync_state(identifier, body)
+    await services.hub.publish(Event(identifier, "state", None, record["resyncState"]))
+    return {"ok": True, "integration": record}
+
+
+@router.get("/{identifier}/resync-request", summary="The pending resync request, if any")
+async def get_resync_request(identifier: str, caller: Caller, services: ServicesDep) -> dict[str, Any]:
+    authorize(caller, Action.READ, identifier)
+    record, latest = await services.store.integrations.latest_request(identifier)
+    pending = pending_request(latest, record)
+    return {"ok": True, "request": None if pending is None else pending.to_json()}
+
+
+@router.get(
+    "/{identifier}/events",
+    summary="Stream resync requests and run updates (server-sent events)",
+    response_class=StreamingResponse,
+)
+async def stream_events(
+    identifier: str,
+    caller: Caller,
+    services: ServicesDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """`resync-request` events carry the request id as the event id; reconnect with
+    `Last-Event-ID` and every request recorded meanwhile is replayed first."""
+    authorize(caller, Action.READ, identifier)
+    await services.store.integrations.get(identifier)  # 404 before the stream starts
+    return StreamingResponse(
+        _event_stream(services, identifier, last_event_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _event_stream(services: Services, identifier: str, last_event_id: str | None) -> AsyncIterator[bytes]:
+    async with services.hub.subscribe(identifier) as queue:
+        # subscribed first, then replay: a request recorded in between is seen (twice at worst,
+        # and clients ignore ids they have already handled)
+        missed = await services.store.integrations.requests_after(identifier, last_event_id)
+        _, latest = await services.store.integrations.latest_request(identifier)
+        ready = Event(identifier, "ready", None, {"latestRequest": latest.id if latest else None})
+        yield ready.encode()
+        for request in missed:
+            yield Event(identifier, "resync-request", request.id, request.to_json()).encode()
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield b": keepalive\n\n"
+                continue
+            yield event.encode()
+
+
+# --- run history (Shoal) ---------------------------------------------------------------------
+
+
+@router.get("/{identifier}/runs", summary="Resync history, newest first")
+async def list_runs(
+    identifier: str, caller: Caller, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> dict[str, Any]:
+    authorize(caller, Action.READ, identifier)
+    return {"ok": True, "runs": await services.store.integrations.list_runs(identifier, limit=limit)}
+
+
+@router.get("/{identifier}/runs/{run_id}", summary="One resync run")
+async def get_run(identifier: str, run_id: str, caller: Caller, services: ServicesDep) -> dict[str, Any]:
+    authorize(caller, Action.READ, identifier)
+    return {"ok": True, "run": await services.store.integrations.get_run(identifier, run_id)}
+
+
+@router.put("/{identifier}/runs/{run_id}", summary="Report a resync run (integrations)")
+async def report_run(
+    identifier: str, run_id: str, caller: Caller, services: ServicesDep, body: AnyBody
+) -> dict[str, Any]:
+    authorize(caller, Action.WRITE_INTEGRATION, identifier)
+    run = await services.store.integrations.report_run(identifier, run_id, body)
+    await services.hub.publish(Event(identifier, "run", None, run))
+    return {"ok": True, "run": run}
+
+
+@router.post("/{identifier}/runs/{run_id}/heartbeat", summary="Keep a running resync alive")
+async def heartbeat_run(identifier: str, run_id: str, caller: Caller, services: ServicesDep) -> dict[str, Any]:
+    authorize(caller, Action.WRITE_INTEGRATION, identifier)
+    await services.store.integrations.heartbeat_run(identifier, run_id)
+    return {"ok": True}
+
+
+@router.post("/{identifier}/kinds/{kind:path}/examples", summary="Raw examples of a kind")
+async def kind_examples(
+    identifier: str, request: Request, caller: Caller, services: ServicesDep, body: AnyBody
+) -> dict[str, Any]:
+    authorize(caller, Action.WRITE_INTEGRATION, identifier)
+    kind = raw_tail(request, 5, drop_last=1)
+    await services.store.integrations.record_examples(identifier, kind, body.get("examples", []))
+    return {"ok": True}
+
+
+@router.get("/{identifier}/kind-metrics", summary="Per-kind progress reported by Ocean (Shoal)")
+async def kind_metrics(identifier: str, caller: Caller, services: ServicesDep) -> dict[str, Any]:
+    authorize(caller, Action.READ, identifier)
+    return {"ok": True, "kinds": await services.store.integrations.kind_metrics(identifier)}
+
+
+def ensure_own(principal: Principal, identifier: str) -> None:
+    authorize(principal, Action.READ, identifier)

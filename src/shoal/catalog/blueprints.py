@@ -1,0 +1,159 @@
+"""Blueprints: entity types with a JSON schema and relations (pure rules, no IO)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+from jsonschema.protocols import Validator
+
+from shoal.errors import InvalidInputError
+from shoal.types import JSONObject
+
+__all__ = [
+    "IDENTIFIER_PATTERN",
+    "check_identifier",
+    "compile_validator",
+    "merge_blueprint",
+    "normalize_blueprint",
+]
+
+IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z0-9@_.:\\/=+-][A-Za-z0-9@_.:\\/=+ -]{0,1000}$")
+"""Port's identifier alphabet (plus ``+`` and inner spaces, which real sources produce)."""
+
+_BLUEPRINT_ID = re.compile(r"^[A-Za-z0-9@_=\-]{1,100}$")
+_OPAQUE_KEYS = (
+    "mirrorProperties", "calculationProperties", "aggregationProperties", "teamInheritance",
+    "ownership", "changelogDestination", "description",
+)  # fmt: skip
+
+
+def check_identifier(value: Any, what: str = "identifier") -> str:
+    """Return ``value`` if it is a valid entity identifier, else raise InvalidInputError."""
+    if not isinstance(value, str) or not IDENTIFIER_PATTERN.match(value):
+        message = (
+            f"{what} {value!r} is invalid: use 1-1000 characters from A-Z a-z 0-9 @ _ . : / = + - "
+            "and spaces (not leading)"
+        )
+        raise InvalidInputError(message)
+    return value
+
+
+def normalize_blueprint(body: Any) -> JSONObject:
+    """Validate a blueprint body and fill in what Port fills in.
+
+    Every relation gets ``target``, ``title``, ``many`` and ``required``; ``schema`` always has
+    ``properties`` and ``required``. Unknown top-level keys are kept as given.
+    """
+    if not isinstance(body, Mapping):
+        message = "a blueprint must be a JSON object"
+        raise InvalidInputError(message)
+    identifier = body.get("identifier")
+    if not isinstance(identifier, str) or not _BLUEPRINT_ID.match(identifier):
+        message = f"blueprint identifier {identifier!r} is invalid: use 1-100 of A-Z a-z 0-9 @ _ = -"
+        raise InvalidInputError(message)
+    result: JSONObject = {key: value for key, value in body.items() if key != "ok"}
+    title = body.get("title", identifier)
+    if title is not None and not isinstance(title, str):
+        message = f"blueprint {identifier}: title must be a string"
+        raise InvalidInputError(message)
+    result["title"] = title or identifier
+    result["schema"] = _normalize_schema(identifier, body.get("schema"))
+    result["relations"] = _normalize_relations(identifier, body.get("relations"))
+    for key in _OPAQUE_KEYS:
+        result.setdefault(key, {} if key.endswith("Properties") else None)
+    for key in ("mirrorProperties", "calculationProperties", "aggregationProperties"):
+        if not isinstance(result[key], Mapping):
+            result[key] = {}
+    return result
+
+
+def _normalize_schema(identifier: str, schema: Any) -> JSONObject:
+    if schema is None:
+        schema = {}
+    if not isinstance(schema, Mapping):
+        message = f"blueprint {identifier}: schema must be an object"
+        raise InvalidInputError(message)
+    result: JSONObject = dict(schema)
+    properties = result.setdefault("properties", {})
+    required = result.setdefault("required", [])
+    if not isinstance(properties, Mapping) or not all(isinstance(p, Mapping) for p in properties.values()):
+        message = f"blueprint {identifier}: schema.properties must map names to objects"
+        raise InvalidInputError(message)
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        message = f"blueprint {identifier}: schema.required must be a list of property names"
+        raise InvalidInputError(message)
+    result.setdefault("type", "object")
+    try:
+        jsonschema.Draft7Validator.check_schema(_property_schema(result))
+    except jsonschema.SchemaError as exc:
+        message = f"blueprint {identifier}: schema is not a valid JSON schema: {exc.message}"
+        raise InvalidInputError(message) from None
+    return result
+
+
+def _normalize_relations(identifier: str, relations: Any) -> JSONObject:
+    if relations is None:
+        return {}
+    if not isinstance(relations, Mapping):
+        message = f"blueprint {identifier}: relations must be an object"
+        raise InvalidInputError(message)
+    result: JSONObject = {}
+    for name, relation in relations.items():
+        if not isinstance(relation, Mapping) or not isinstance(relation.get("target"), str):
+            message = f"blueprint {identifier}: relation {name!r} needs a 'target' blueprint"
+            raise InvalidInputError(message)
+        for flag in ("many", "required"):
+            if not isinstance(relation.get(flag, False), bool):
+                message = f"blueprint {identifier}: relation {name!r}.{flag} must be a boolean"
+                raise InvalidInputError(message)
+        result[name] = {
+            **relation,
+            "title": relation.get("title") or name,
+            "target": relation["target"],
+            "many": relation.get("many", False),
+            "required": relation.get("required", False),
+        }
+    return result
+
+
+def merge_blueprint(current: JSONObject, patch: Any) -> JSONObject:
+    """PATCH semantics: top-level keys of ``patch`` replace those of ``current``."""
+    if not isinstance(patch, Mapping):
+        message = "a blueprint patch must be a JSON object"
+        raise InvalidInputError(message)
+    if "identifier" in patch and patch["identifier"] != current["identifier"]:
+        message = "a blueprint's identifier cannot be changed"
+        raise InvalidInputError(message)
+    return normalize_blueprint({**current, **patch})
+
+
+# Port property formats that carry no constraint JSON Schema knows.
+_PORT_FORMATS = frozenset({"url", "email", "date-time", "ipv4", "ipv6", "user", "team", "timer",
+                           "markdown", "yaml", "json", "proto", "entity", "calendar"})  # fmt: skip
+
+
+def _property_schema(schema: JSONObject) -> JSONObject:
+    """The JSON schema entity properties are validated against.
+
+    ``null`` is accepted for every property that is not required (Ocean maps absent fields to
+    null), and Port-only keywords are left to the UI.
+    """
+    properties: JSONObject = {}
+    for name, spec in schema.get("properties", {}).items():
+        spec = {k: v for k, v in spec.items() if k != "format" or v not in _PORT_FORMATS}
+        properties[name] = {"anyOf": [{"type": "null"}, spec]}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(schema.get("required", [])),
+        "additionalProperties": False,
+    }
+
+
+def compile_validator(blueprint: JSONObject) -> Validator:
+    """A validator for the ``properties`` of entities of ``blueprint`` (compiled once, reused)."""
+    validator: Validator = jsonschema.Draft7Validator(_property_schema(blueprint["schema"]))
+    return validator

@@ -1,0 +1,61 @@
+"""Catalog settings, read once at the edge (environment variables and CLI flags)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from shoal.errors import ConfigError
+
+__all__ = ["CatalogSettings"]
+
+
+def _number(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        message = f"{name} must be a number, got {raw!r}"
+        raise ConfigError(message) from None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("shoal-data")
+    database_url: str | None = None
+    """Default: a SQLite file in ``data_dir``."""
+    public_url: str | None = None
+    """Where integrations reach this server (ingest URLs); default ``http://host:port``."""
+    run_heartbeat_timeout: float = 60.0
+    """Seconds without a heartbeat after which a running resync is marked failed."""
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_bulk_entities: int = 1000
+    """Port accepts 20 per bulk request; Shoal accepts more (413 above this)."""
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'shoal.db').resolve()}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> CatalogSettings:
+        settings = cls(
+            host=environ.get("SHOAL_HOST", cls.host),
+            port=int(_number(environ, "SHOAL_PORT", cls.port)),
+            data_dir=Path(environ.get("SHOAL_DATA_DIR", str(cls.data_dir))),
+            database_url=environ.get("SHOAL_DATABASE_URL") or None,
+            public_url=environ.get("SHOAL_PUBLIC_URL") or None,
+            run_heartbeat_timeout=_number(environ, "SHOAL_RUN_HEARTBEAT_TIMEOUT", cls.run_heartbeat_timeout),
+            max_body_bytes=int(_number(environ, "SHOAL_MAX_BODY_BYTES", cls.max_body_bytes)),
+            max_bulk_entities=int(_number(environ, "SHOAL_MAX_BULK_ENTITIES", cls.max_bulk_entities)),
+        )
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

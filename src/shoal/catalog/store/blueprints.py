@@ -1,0 +1,131 @@
+"""Blueprint storage, plus the compiled property validators entity writes use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema.protocols import Validator
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shoal.catalog.blueprints import compile_validator, merge_blueprint, normalize_blueprint
+from shoal.catalog.store import schema
+from shoal.catalog.store.database import Database
+from shoal.clock import now_us, to_iso
+from shoal.errors import ConflictError, InvalidInputError, NotFoundError
+from shoal.types import JSONObject
+
+__all__ = ["BlueprintStore"]
+
+_t = schema.blueprints
+
+
+def _to_json(row: Any) -> JSONObject:
+    return {
+        **row.body,
+        "createdAt": to_iso(row.created_at),
+        "updatedAt": to_iso(row.updated_at),
+        "createdBy": row.created_by,
+    }
+
+
+class BlueprintStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._validators: dict[tuple[str, int], Validator] = {}
+
+    async def list(self) -> list[JSONObject]:
+        async with self._db.read() as conn:
+            rows = await conn.execute(select(_t).order_by(_t.c.identifier))
+            return [_to_json(row) for row in rows]
+
+    async def get(self, identifier: str, conn: AsyncConnection | None = None) -> JSONObject:
+        row = await self._row(identifier, conn)
+        if row is None:
+            message = f"blueprint {identifier!r} was not found"
+            raise NotFoundError(message)
+        return _to_json(row)
+
+    async def find(self, identifier: str, conn: AsyncConnection | None = None) -> JSONObject | None:
+        row = await self._row(identifier, conn)
+        return None if row is None else _to_json(row)
+
+    async def _row(self, identifier: str, conn: AsyncConnection | None) -> Any:
+        query = select(_t).where(_t.c.identifier == identifier)
+        if conn is not None:
+            return (await conn.execute(query)).first()
+        async with self._db.read() as own:
+            return (await own.execute(query)).first()
+
+    def validator(self, blueprint: JSONObject) -> Validator:
+        key = (blueprint["identifier"], hash(str(blueprint["schema"])))
+        validator = self._validators.get(key)
+        if validator is None:
+            validator = self._validators[key] = compile_validator(blueprint)
+        return validator
+
+    async def _check_targets(self, conn: AsyncConnection, body: JSONObject) -> None:
+        targets = {r["target"] for r in body["relations"].values()} - {body["identifier"]}
+        if not targets:
+            return
+        found = set(
+            (await conn.execute(select(_t.c.identifier).where(_t.c.identifier.in_(targets)))).scalars()
+        )
+        missing = sorted(targets - found)
+        if missing:
+            message = (
+                f"blueprint {body['identifier']!r} has a relation to unknown blueprint "
+                f"{missing[0]!r}; create that blueprint first"
+            )
+            raise InvalidInputError(message)
+
+    async def create(self, body: Any, *, actor: str | None) -> JSONObject:
+        blueprint = normalize_blueprint(body)
+        now = now_us()
+        async with self._db.write() as conn:
+            if await self._row(blueprint["identifier"], conn) is not None:
+                message = f"blueprint {blueprint['identifier']!r} already exists"
+                raise ConflictError(message, code="identifier_taken")
+            await self._check_targets(conn, blueprint)
+            await conn.execute(
+                _t.insert().values(
+                    identifier=blueprint["identifier"], body=blueprint, created_by=actor,
+                    created_at=now, updated_at=now,
+                )  # fmt: skip
+            )
+            return await self.get(blueprint["identifier"], conn)
+
+    async def update(self, identifier: str, patch: Any, *, replace: bool = False) -> JSONObject:
+        async with self._db.write() as conn:
+            current = await self.get(identifier, conn)
+            stored = {k: v for k, v in current.items() if k not in ("createdAt", "updatedAt", "createdBy")}
+            if replace:
+                body = normalize_blueprint({**(patch if isinstance(patch, dict) else {}), "identifier": identifier})
+            else:
+                body = merge_blueprint(stored, patch)
+            await self._check_targets(conn, body)
+            await conn.execute(
+                _t.update().where(_t.c.identifier == identifier).values(body=body, updated_at=now_us())
+            )
+            return await self.get(identifier, conn)
+
+    async def delete(self, identifier: str) -> None:
+        async with self._db.write() as conn:
+            await self.get(identifier, conn)
+            count = (
+                await conn.execute(
+                    select(func.count()).select_from(schema.entities).where(
+                        schema.entities.c.blueprint == identifier
+                    )
+                )
+            ).scalar_one()
+            if count:
+                message = (
+                    f"blueprint {identifier!r} still has {count} entities; delete them first"
+                )
+                raise ConflictError(message, code="has_dependents")
+            await conn.execute(delete(_t).where(_t.c.identifier == identifier))
+
+    async def created_by(self, identifier: str) -> str | None:
+        row = await self._row(identifier, None)
+        return None if row is None else row.created_by

@@ -1,0 +1,74 @@
+"""API credentials (client id + hashed secret + role) and the token signing key."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+
+from shoal.catalog.auth import (
+    Principal,
+    Role,
+    generate_client_id,
+    generate_secret,
+    hash_secret,
+    verify_secret,
+)
+from shoal.catalog.store import schema
+from shoal.catalog.store.database import Database
+from shoal.clock import now_us
+from shoal.errors import InvalidInputError, UnauthorizedError
+
+__all__ = ["CredentialStore"]
+
+_c = schema.credentials
+
+
+class CredentialStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def create(
+        self, role: Role, *, integration: str | None = None, description: str | None = None
+    ) -> tuple[str, str]:
+        """A new credential; returns ``(client_id, client_secret)``. The secret is not stored."""
+        if (role is Role.INTEGRATION) != (integration is not None):
+            message = "an integration credential needs an integration, and only it may have one"
+            raise InvalidInputError(message)
+        client_id, secret = generate_client_id(), generate_secret()
+        async with self._db.write() as conn:
+            await conn.execute(
+                _c.insert().values(
+                    client_id=client_id, secret_hash=hash_secret(secret), role=role.value,
+                    integration=integration, description=description, created_at=now_us(),
+                )  # fmt: skip
+            )
+        return client_id, secret
+
+    async def authenticate(self, client_id: object, client_secret: object) -> Principal:
+        message = "invalid clientId or clientSecret"
+        if not isinstance(client_id, str) or not isinstance(client_secret, str):
+            raise UnauthorizedError(message)
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(_c).where(_c.c.client_id == client_id))).first()
+        if row is None or not verify_secret(client_secret, row.secret_hash):
+            raise UnauthorizedError(message)
+        return Principal(row.client_id, Role(row.role), row.integration)
+
+    async def count(self) -> int:
+        async with self._db.read() as conn:
+            return len((await conn.execute(select(_c.c.client_id))).all())
+
+    async def signing_key(self) -> str:
+        """The HS256 key for access tokens, created once and shared by every replica."""
+        table = schema.server_settings
+        async with self._db.write() as conn:
+            row = (await conn.execute(select(table.c.value).where(table.c.key == "jwt_key"))).first()
+            if row is not None:
+                return str(row.value)
+            await conn.execute(
+                self._db.insert(table).values(key="jwt_key", value=secrets.token_urlsafe(48)).on_conflict_do_nothing()
+            )
+            row = (await conn.execute(select(table.c.value).where(table.c.key == "jwt_key"))).first()
+            assert row is not None
+            return str(row.value)

@@ -1,0 +1,609 @@
+"""Entity storage: bulk upsert with server-side resolution, deletes, search and paging.
+
+A bulk write is computed in full (parse, resolve search identifiers and relations, merge,
+validate, check relation targets) before anything is written, and written in one transaction:
+the valid entities of a batch are stored, the invalid ones are reported per index, and nothing
+is ever half-written.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, delete, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shoal.catalog.entities import (
+    Entity,
+    EntityInput,
+    merge_entity,
+    parse_entity_input,
+    project,
+    relation_targets,
+    validate_entity,
+)
+from shoal.catalog.search import Query, matches, parse_query, prefilter
+from shoal.catalog.store import schema
+from shoal.catalog.store.blueprints import BlueprintStore
+from shoal.catalog.store.database import Database
+from shoal.clock import now_us
+from shoal.errors import CatalogError, InvalidInputError, NotFoundError
+from shoal.types import JSONObject
+
+__all__ = ["BulkResult", "EntityStore", "WriteOptions"]
+
+_e = schema.entities
+_r = schema.entity_relations
+
+CHUNK = 400
+"""Rows per IN (...) lookup: below SQLite's 999 bound-parameter floor even for 2-column tuples."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOptions:
+    merge: bool = True
+    create_missing_related_entities: bool = False
+    validation_only: bool = False
+    datasource: str | None = None
+    actor: str | None = None
+
+
+@dataclass(slots=True)
+class BulkResult:
+    entities: list[JSONObject] = field(default_factory=list)
+    errors: list[JSONObject] = field(default_factory=list)
+    stored: dict[int, Entity] = field(default_factory=dict)
+
+
+def _error(index: int, identifier: str, exc: CatalogError) -> JSONObject:
+    return {
+        "index": index,
+        "identifier": identifier,
+        "statusCode": exc.status,
+        "error": exc.code,
+        "message": exc.message,
+    }
+
+
+def row_to_entity(row: Any) -> Entity:
+    return Entity(
+        blueprint=row.blueprint,
+        identifier=row.identifier,
+        title=row.title,
+        icon=row.icon,
+        team=row.team,
+        properties=row.properties,
+        relations=row.relations,
+        datasource=row.datasource,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        created_by=row.created_by,
+        updated_by=row.updated_by,
+    )
+
+
+def _entity_row(entity: Entity) -> JSONObject:
+    return {
+        "blueprint": entity.blueprint,
+        "identifier": entity.identifier,
+        "title": entity.title,
+        "icon": entity.icon,
+        "team": entity.team,
+        "properties": entity.properties,
+        "relations": entity.relations,
+        "datasource": entity.datasource,
+        "created_at": entity.created_at,
+        "updated_at": entity.updated_at,
+        "created_by": entity.created_by,
+        "updated_by": entity.updated_by,
+    }
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def encode_cursor(blueprint: str, identifier: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([blueprint, identifier])).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        blueprint, identifier = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if isinstance(blueprint, str) and isinstance(identifier, str):
+            return blueprint, identifier
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        pass
+    message = f"cursor {cursor!r} is not one this server issued"
+    raise InvalidInputError(message)
+
+
+class EntityStore:
+    def __init__(self, database: Database, blueprints: BlueprintStore) -> None:
+        self._db = database
+        self._blueprints = blueprints
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def get(self, blueprint: str, identifier: str) -> Entity:
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(_e).where(_e.c.blueprint == blueprint, _e.c.identifier == identifier)
+                )
+            ).first()
+        if row is None:
+            message = f"entity {identifier!r} of blueprint {blueprint!r} was not found"
+            raise NotFoundError(message)
+        return row_to_entity(row)
+
+    async def count(self, blueprint: str | None = None) -> int:
+        query = select(func.count()).select_from(_e)
+        if blueprint is not None:
+            query = query.where(_e.c.blueprint == blueprint)
+        async with self._db.read() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def _fetch(
+        self, conn: AsyncConnection, blueprint: str, identifiers: Sequence[str]
+    ) -> dict[str, Entity]:
+        found: dict[str, Entity] = {}
+        for chunk in _chunks(list(identifiers)):
+            rows = await conn.execute(
+                select(_e).where(_e.c.blueprint == blueprint, _e.c.identifier.in_(chunk))
+            )
+            for row in rows:
+                found[row.identifier] = row_to_entity(row)
+        return found
+
+    async def _existing_keys(
+        self, conn: AsyncConnection, keys: Iterable[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        ordered = sorted(keys)
+        for chunk in _chunks(ordered):
+            rows = await conn.execute(
+                select(_e.c.blueprint, _e.c.identifier).where(
+                    tuple_(_e.c.blueprint, _e.c.identifier).in_(chunk)
+                )
+            )
+            found.update((row.blueprint, row.identifier) for row in rows)
+        return found
+
+    async def search(
+        self,
+        query: Query,
+        *,
+        include: list[str] | None = None,
+        limit: int | None = None,
+        conn: AsyncConnection | None = None,
+    ) -> list[JSONObject]:
+        found = [e.to_json() async for e in self.iter_matching(query, limit=limit, conn=conn)]
+        return [project(entity, include) for entity in found]
+
+    async def iter_matching(
+        self, query: Query, *, limit: int | None = None, conn: AsyncConnection | None = None
+    ) -> AsyncIterator[Entity]:
+        """Entities matching ``query``: SQL narrows by indexed columns, :func:`matches` decides."""
+        hints = prefilter(query)
+        if hints.empty:
+            return
+        conditions: list[Any] = []
+        if hints.identifiers is not None:
+            if not hints.identifiers:
+                return
+            conditions.append(_e.c.identifier.in_(sorted(hints.identifiers)))
+        if hints.blueprints is not None:
+            if not hints.blueprints:
+                return
+            conditions.append(_e.c.blueprint.in_(sorted(hints.blueprints)))
+        conditions.extend(_e.c.datasource.like(p, escape="\\") for p in hints.datasource_like)
+        if hints.updated_before is not None:
+            conditions.append(_e.c.updated_at <= hints.updated_before)
+        if hints.updated_after is not None:
+            conditions.append(_e.c.updated_at >= hints.updated_after)
+        statement = select(_e).where(and_(*conditions)).order_by(_e.c.blueprint, _e.c.identifier)
+        produced = 0
+        async with self._maybe_conn(conn) as active:
+            last: tuple[str, str] | None = None
+            while True:  # keyset pages: bounded memory on both engines
+                page_statement = statement
+                if last is not None:
+                    page_statement = statement.where(tuple_(_e.c.blueprint, _e.c.identifier) > last)
+                rows = (await active.execute(page_statement.limit(2000))).all()
+                for row in rows:
+                    entity = row_to_entity(row)
+                    if matches(query, entity.get_field):
+                        yield entity
+                        produced += 1
+                        if limit is not None and produced >= limit:
+                            return
+                if len(rows) < 2000:
+                    return
+                last = (rows[-1].blueprint, rows[-1].identifier)
+
+    def _maybe_conn(self, conn: AsyncConnection | None) -> Any:
+        import contextlib
+
+        if conn is not None:
+            return contextlib.nullcontext(conn)
+        return self._db.read()
+
+    async def datasource_page(
+        self,
+        *,
+        prefix: str,
+        suffix: str,
+        before: int | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[JSONObject], str | None]:
+        """Entities whose datasource starts with ``prefix`` and ends with ``suffix``."""
+        from shoal.catalog.search import like_escape
+
+        pattern = f"{like_escape(prefix)}%{like_escape(suffix)}"
+        conditions: list[Any] = [_e.c.datasource.like(pattern, escape="\\")]
+        if before is not None:
+            conditions.append(_e.c.updated_at < before)
+        if cursor:
+            conditions.append(tuple_(_e.c.blueprint, _e.c.identifier) > decode_cursor(cursor))
+        statement = (
+            select(_e.c.blueprint, _e.c.identifier, _e.c.datasource)
+            .where(and_(*conditions))
+            .order_by(_e.c.blueprint, _e.c.identifier)
+            .limit(limit + 1)
+        )
+        async with self._db.read() as conn:
+            rows = (await conn.execute(statement)).all()
+        # LIKE with a prefix and a suffix can overlap ("ab" matches "a%b" only once it is >= 2
+        # characters); check in Python to be exact.
+        page = [
+            {"identifier": r.identifier, "blueprint": r.blueprint}
+            for r in rows[:limit]
+            if r.datasource.startswith(prefix)
+            and r.datasource.endswith(suffix)
+            and len(r.datasource) >= len(prefix) + len(suffix)
+        ]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = encode_cursor(last.blueprint, last.identifier)
+        return page, next_cursor
+
+    async def page(
+        self,
+        blueprint: str,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        sort: str = "identifier",
+        descending: bool = False,
+        text: str | None = None,
+    ) -> tuple[list[Entity], int]:
+        """A page of one blueprint's entities for browsing, plus the total match count."""
+        columns = {"identifier": _e.c.identifier, "title": _e.c.title, "updatedAt": _e.c.updated_at}
+        column = columns.get(sort, _e.c.identifier)
+        conditions: list[Any] = [_e.c.blueprint == blueprint]
+        if text:
+            from shoal.catalog.search import like_escape
+
+            pattern = f"%{like_escape(text)}%"
+            conditions.append(
+                or_(_e.c.identifier.like(pattern, escape="\\"), _e.c.title.like(pattern, escape="\\"))
+            )
+        order = column.desc() if descending else column.asc()
+        async with self._db.read() as conn:
+            total = (
+                await conn.execute(select(func.count()).select_from(_e).where(*conditions))
+            ).scalar_one()
+            rows = await conn.execute(
+                select(_e).where(*conditions).order_by(order, _e.c.identifier).offset(offset).limit(limit)
+            )
+            return [row_to_entity(row) for row in rows], int(total)
+
+    async def related(self, blueprint: str, identifier: str) -> list[tuple[str, str, str]]:
+        """``(relation, blueprint, identifier)`` of entities that point at this one."""
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                select(_r.c.relation, _r.c.blueprint, _r.c.identifier)
+                .where(_r.c.target_blueprint == blueprint, _r.c.target_identifier == identifier)
+                .order_by(_r.c.blueprint, _r.c.identifier)
+                .limit(500)
+            )
+            return [(row.relation, row.blueprint, row.identifier) for row in rows]
+
+    # --- writes ------------------------------------------------------------------------------
+
+    async def upsert(self, blueprint_id: str, bodies: Sequence[Any], options: WriteOptions) -> BulkResult:
+        """Write a batch of entities of one blueprint (see module docstring)."""
+        async with self._db.write() as conn:
+            blueprint = await self._blueprints.get(blueprint_id, conn)
+            return await self._upsert(conn, blueprint, bodies, options)
+
+    async def _upsert(  # noqa: C901, PLR0912
+        self,
+        conn: AsyncConnection,
+        blueprint: JSONObject,
+        bodies: Sequence[Any],
+        options: WriteOptions,
+    ) -> BulkResult:
+        result = BulkResult()
+        bp = blueprint["identifier"]
+        validator = self._blueprints.validator(blueprint)
+        now = now_us()
+
+        # 1. parse and resolve every input; failures are reported per index
+        resolved: list[tuple[int, str, EntityInput]] = []
+        for index, body in enumerate(bodies):
+            shown = _shown_identifier(body)
+            try:
+                entity_input = parse_entity_input(body, bp)
+                identifier = await self._resolve_identifier(conn, bp, entity_input.identifier)
+                await self._resolve_queries(conn, blueprint, entity_input)
+            except CatalogError as exc:
+                result.errors.append(_error(index, shown, exc))
+                continue
+            resolved.append((index, identifier, entity_input))
+
+        # 2. merge over what is stored (and over earlier items of this batch), then validate
+        existing = await self._fetch(conn, bp, [identifier for _, identifier, _ in resolved])
+        pending: dict[str, Entity] = {}
+        merged: list[tuple[int, Entity, bool]] = []
+        for index, identifier, entity_input in resolved:
+            current = pending.get(identifier) or existing.get(identifier)
+            entity = merge_entity(current, entity_input, identifier, bp, merge=options.merge)
+            try:
+                validate_entity(entity, blueprint, validator)
+            except CatalogError as exc:
+                result.errors.append(_error(index, identifier, exc))
+                continue
+            entity.datasource = options.datasource
+            entity.updated_at = now
+            entity.updated_by = options.actor
+            if current is None:
+                entity.created_at, entity.created_by = now, options.actor
+            pending[identifier] = entity
+            merged.append((index, entity, identifier not in existing))
+
+        # 3. relation targets must exist, or be created as bare entities when asked to
+        wanted: dict[tuple[str, str], list[int]] = {}
+        for position, (_, entity, _) in enumerate(merged):
+            for _, target, target_id in relation_targets(entity, blueprint):
+                if not (target == bp and target_id in pending):
+                    wanted.setdefault((target, target_id), []).append(position)
+        missing = set(wanted) - await self._existing_keys(conn, wanted)
+        failed_positions: dict[int, CatalogError] = {}
+        creatable: list[tuple[str, str]] = []
+        known_targets = {t: await self._blueprints.find(t, conn) is not None for t, _ in missing}
+        for target, target_id in sorted(missing):
+            if options.create_missing_related_entities and known_targets[target]:
+                creatable.append((target, target_id))
+                continue
+            message = f"related entity {target_id!r} of blueprint {target!r} does not exist"
+            for position in wanted[(target, target_id)]:
+                failed_positions.setdefault(position, NotFoundError(message))
+        stored: list[tuple[int, Entity, bool]] = []
+        for position, (index, entity, created) in enumerate(merged):
+            if position in failed_positions:
+                result.errors.append(_error(index, entity.identifier, failed_positions[position]))
+            else:
+                stored.append((index, entity, created))
+        # create only the targets some stored entity still points at
+        to_create = [
+            Entity(target, target_id, title=target_id, datasource=options.datasource,
+                   created_at=now, updated_at=now, created_by=options.actor, updated_by=options.actor)
+            for target, target_id in creatable
+            if any(p not in failed_positions for p in wanted[(target, target_id)])
+        ]  # fmt: skip
+
+        # 4. write (unless only validating)
+        if not options.validation_only:
+            await self._write(conn, [entity for _, entity, _ in stored], existing, blueprint)
+            if to_create:
+                await conn.execute(
+                    self._db.insert(_e).on_conflict_do_nothing(), [_entity_row(e) for e in to_create]
+                )
+        for index, entity, created in stored:
+            result.entities.append({"index": index, "identifier": entity.identifier, "created": created})
+            result.stored[index] = entity
+        result.errors.sort(key=lambda error: error["index"])
+        return result
+
+    async def _write(
+        self,
+        conn: AsyncConnection,
+        entities: list[Entity],
+        existing: dict[str, Entity],
+        blueprint: JSONObject,
+    ) -> None:
+        if not entities:
+            return
+        # the last write of an identifier in the batch wins
+        latest = {entity.identifier: entity for entity in entities}
+        rows = [_entity_row(entity) for entity in latest.values()]
+        insert = self._db.insert(_e)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[_e.c.blueprint, _e.c.identifier],
+            set_={
+                name: insert.excluded[name]
+                for name in ("title", "icon", "team", "properties", "relations", "datasource",
+                             "updated_at", "updated_by")
+            },  # fmt: skip
+        )
+        await conn.execute(upsert, rows)
+        changed = [
+            entity
+            for entity in latest.values()
+            if entity.identifier not in existing or existing[entity.identifier].relations != entity.relations
+        ]
+        bp = blueprint["identifier"]
+        stale = [e.identifier for e in changed if e.identifier in existing and existing[e.identifier].relations]
+        for chunk in _chunks(stale):
+            await conn.execute(delete(_r).where(_r.c.blueprint == bp, _r.c.identifier.in_(chunk)))
+        relation_rows = [
+            {"blueprint": bp, "identifier": entity.identifier, "relation": name,
+             "target_blueprint": target, "target_identifier": target_id}
+            for entity in changed
+            for name, target, target_id in relation_targets(entity, blueprint)
+        ]  # fmt: skip
+        if relation_rows:
+            await conn.execute(self._db.insert(_r).on_conflict_do_nothing(), relation_rows)
+
+    async def _resolve_identifier(self, conn: AsyncConnection, bp: str, identifier: str | Query) -> str:
+        if isinstance(identifier, str):
+            return identifier
+        scoped = Query("and", (*identifier.rules,)) if identifier.combinator == "and" else identifier
+        found = [
+            e.identifier
+            async for e in self.iter_matching(
+                Query("and", (_blueprint_rule(bp), scoped)), limit=2, conn=conn
+            )
+        ]
+        if len(found) != 1:
+            message = (
+                "the search identifier matched no entity" if not found
+                else "the search identifier matched more than one entity"
+            )  # fmt: skip
+            raise NotFoundError(message)
+        return found[0]
+
+    async def _resolve_queries(self, conn: AsyncConnection, blueprint: JSONObject, entity: EntityInput) -> None:
+        if isinstance(entity.team, Query):
+            entity.team = [
+                e.identifier
+                async for e in self.iter_matching(Query("and", (_blueprint_rule("_team"), entity.team)), conn=conn)
+            ]
+        if not entity.relations:
+            return
+        for name, value in list(entity.relations.items()):
+            if not isinstance(value, Query):
+                continue
+            spec = blueprint["relations"].get(name)
+            if spec is None:
+                message = f"relation {name!r} is not defined on blueprint {blueprint['identifier']!r}"
+                raise InvalidInputError(message)
+            found = [
+                e.identifier
+                async for e in self.iter_matching(
+                    Query("and", (_blueprint_rule(spec["target"]), value)), conn=conn
+                )
+            ]
+            if spec["many"]:
+                entity.relations[name] = found
+            elif len(found) == 1:
+                entity.relations[name] = found[0]
+            else:
+                message = f"the search query of relation {name!r} matched {len(found)} entities, not one"
+                raise NotFoundError(message)
+
+    async def delete_many(
+        self,
+        blueprint_id: str,
+        identifiers: Sequence[str],
+        *,
+        delete_dependents: bool,
+        owner: str | None = None,
+    ) -> list[str]:
+        """Delete entities; with ``delete_dependents`` also those that relate to them.
+
+        Without it, relations pointing at deleted entities are cleared on their holders.
+        With ``owner``, only entities whose datasource contains it are deleted.
+        Returns the identifiers of ``blueprint_id`` actually deleted.
+        """
+        async with self._db.write() as conn:
+            await self._blueprints.get(blueprint_id, conn)
+            found = await self._fetch(conn, blueprint_id, sorted(set(identifiers)))
+            present = {
+                identifier
+                for identifier, entity in found.items()
+                if owner is None or owner in (entity.datasource or "")
+            }
+            doomed: set[tuple[str, str]] = {(blueprint_id, i) for i in present}
+            frontier = set(doomed)
+            while delete_dependents and frontier:
+                dependents = await self._dependents(conn, frontier)
+                frontier = dependents - doomed
+                doomed |= frontier
+            if not delete_dependents:
+                await self._clear_references(conn, doomed)
+            by_blueprint: dict[str, list[str]] = {}
+            for bp, identifier in doomed:
+                by_blueprint.setdefault(bp, []).append(identifier)
+            for bp, ids in by_blueprint.items():
+                for chunk in _chunks(sorted(ids)):
+                    await conn.execute(delete(_e).where(_e.c.blueprint == bp, _e.c.identifier.in_(chunk)))
+                    await conn.execute(delete(_r).where(_r.c.blueprint == bp, _r.c.identifier.in_(chunk)))
+            return [i for i in identifiers if i in present]
+
+    async def _dependents(self, conn: AsyncConnection, targets: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        for chunk in _chunks(sorted(targets)):
+            rows = await conn.execute(
+                select(_r.c.blueprint, _r.c.identifier).where(
+                    tuple_(_r.c.target_blueprint, _r.c.target_identifier).in_(chunk)
+                )
+            )
+            found.update((row.blueprint, row.identifier) for row in rows)
+        return found
+
+    async def _clear_references(self, conn: AsyncConnection, doomed: set[tuple[str, str]]) -> None:
+        holders: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+        for chunk in _chunks(sorted(doomed)):
+            rows = await conn.execute(
+                select(_r).where(tuple_(_r.c.target_blueprint, _r.c.target_identifier).in_(chunk))
+            )
+            for row in rows:
+                key = (row.blueprint, row.identifier)
+                if key not in doomed:
+                    holders.setdefault(key, []).append((row.relation, row.target_blueprint, row.target_identifier))
+        now = now_us()
+        for (bp, identifier), references in holders.items():
+            row = (await conn.execute(select(_e).where(_e.c.blueprint == bp, _e.c.identifier == identifier))).first()
+            if row is None:
+                continue
+            relations = dict(row.relations)
+            for name, _, target_id in references:
+                value = relations.get(name)
+                relations[name] = [v for v in value if v != target_id] if isinstance(value, list) else None
+                await conn.execute(
+                    delete(_r).where(
+                        _r.c.blueprint == bp, _r.c.identifier == identifier, _r.c.relation == name,
+                        _r.c.target_identifier == target_id,
+                    )  # fmt: skip
+                )
+            await conn.execute(
+                _e.update()
+                .where(_e.c.blueprint == bp, _e.c.identifier == identifier)
+                .values(relations=relations, updated_at=now)
+            )
+
+    async def delete_one(
+        self, blueprint_id: str, identifier: str, *, delete_dependents: bool, owner: str | None = None
+    ) -> None:
+        deleted = await self.delete_many(
+            blueprint_id, [identifier], delete_dependents=delete_dependents, owner=owner
+        )
+        if not deleted:
+            message = f"entity {identifier!r} of blueprint {blueprint_id!r} was not found"
+            raise NotFoundError(message)
+
+
+def _blueprint_rule(blueprint: str) -> Query:
+    return parse_query({"combinator": "and", "rules": [{"property": "$blueprint", "operator": "=", "value": blueprint}]})
+
+
+def _shown_identifier(body: Any) -> str:
+    if isinstance(body, dict) and isinstance(body.get("identifier"), str):
+        return str(body["identifier"])
+    return "unknown"
+
+
+def parse_search_body(body: Any) -> Query:
+    if isinstance(body, dict) and "query" in body and "rules" not in body:
+        body = body["query"]
+    return parse_query(body)

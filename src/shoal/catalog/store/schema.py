@@ -1,0 +1,160 @@
+"""Tables of the catalog store (SQLAlchemy Core; one schema for SQLite and PostgreSQL).
+
+Timestamps are epoch microseconds (BIGINT) so that ordering and ``before`` filters are exact on
+both engines; JSON documents are stored as text serialised with orjson.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Dialect,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+__all__ = ["metadata"]
+
+
+class JSONText(TypeDecorator[Any]):
+    """A JSON document stored as text, serialised with orjson (fast, and identical on both engines)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else orjson.dumps(value).decode()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else orjson.loads(value)
+
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("applied_at", BigInteger, nullable=False),
+)
+
+server_settings = Table(
+    "server_settings",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("client_id", String(100), primary_key=True),
+    Column("secret_hash", String(300), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("integration", String(100)),
+    Column("description", Text),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+blueprints = Table(
+    "blueprints",
+    metadata,
+    Column("identifier", String(100), primary_key=True),
+    Column("body", JSONText, nullable=False),
+    Column("created_by", String(100)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+entities = Table(
+    "entities",
+    metadata,
+    Column("blueprint", String(100), primary_key=True),
+    Column("identifier", String(1000), primary_key=True),
+    Column("title", Text),
+    Column("icon", Text),
+    Column("team", JSONText, nullable=False),
+    Column("properties", JSONText, nullable=False),
+    Column("relations", JSONText, nullable=False),
+    Column("datasource", String(1000)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(100)),
+    Column("updated_by", String(100)),
+    Index("ix_entities_identifier", "identifier"),
+    Index("ix_entities_datasource", "datasource", "blueprint", "identifier"),
+    Index("ix_entities_updated_at", "updated_at"),
+    Index("ix_entities_blueprint_title", "blueprint", "title"),
+)
+
+entity_relations = Table(
+    "entity_relations",
+    metadata,
+    Column("blueprint", String(100), primary_key=True),
+    Column("identifier", String(1000), primary_key=True),
+    Column("relation", String(100), primary_key=True),
+    Column("target_blueprint", String(100), primary_key=True),
+    Column("target_identifier", String(1000), primary_key=True),
+    Index("ix_entity_relations_target", "target_blueprint", "target_identifier"),
+)
+
+integrations = Table(
+    "integrations",
+    metadata,
+    Column("identifier", String(100), primary_key=True),
+    Column("body", JSONText, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+resync_requests = Table(
+    "resync_requests",
+    metadata,
+    Column("id", String(60), primary_key=True),
+    Column("integration", String(100), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("actor", String(200)),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_resync_requests_integration", "integration", "created_at"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("integration", String(100), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
+    Column("body", JSONText, nullable=False),
+    Index("ix_runs_integration", "integration", "started_at"),
+    Index("ix_runs_status", "status", "heartbeat_at"),
+)
+
+ingest_events = Table(
+    "ingest_events",
+    metadata,
+    Column("integration", String(100), primary_key=True),
+    Column("event_id", String(200), primary_key=True),
+    Column("kind_key", String(1000), primary_key=True),
+    Column("body", JSONText, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+kind_examples = Table(
+    "kind_examples",
+    metadata,
+    Column("integration", String(100), primary_key=True),
+    Column("kind", String(1000), primary_key=True),
+    Column("body", JSONText, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
