@@ -8,9 +8,9 @@ import stat
 
 import httpx
 import orjson
+from tests.conftest import admin_credentials
 
 from shoal.catalog.server import RunningCatalog
-from tests.conftest import admin_credentials
 
 
 async def test_first_start_writes_admin_credential_0600(catalog: RunningCatalog) -> None:
@@ -25,10 +25,13 @@ async def test_access_token_is_a_port_shaped_jwt(catalog: RunningCatalog) -> Non
         response = await client.post("/v1/auth/access_token", json=creds)
     body = response.json()
     assert response.status_code == 200
-    assert body["ok"] is True and body["tokenType"] == "Bearer" and body["expiresIn"] == 10800
+    assert body["ok"] is True
+    assert body["tokenType"] == "Bearer"
+    assert body["expiresIn"] == 10800
     payload = body["accessToken"].split(".")[1]
     claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    assert claims["isMachine"] is False and claims["role"] == "admin"
+    assert claims["isMachine"] is False
+    assert claims["role"] == "admin"
 
 
 async def test_wrong_secret_is_401_json(catalog: RunningCatalog) -> None:
@@ -38,7 +41,11 @@ async def test_wrong_secret_is_401_json(catalog: RunningCatalog) -> None:
             "/v1/auth/access_token", json={"clientId": creds["clientId"], "clientSecret": "nope"}
         )
     assert response.status_code == 401
-    assert response.json() == {"ok": False, "error": "unauthorized", "message": "invalid clientId or clientSecret"}
+    assert response.json() == {
+        "ok": False,
+        "error": "unauthorized",
+        "message": "invalid clientId or clientSecret",
+    }
 
 
 async def test_missing_and_bad_tokens_are_401_json(catalog: RunningCatalog) -> None:
@@ -47,7 +54,8 @@ async def test_missing_and_bad_tokens_are_401_json(catalog: RunningCatalog) -> N
         bad = await client.get("/v1/organization", headers={"Authorization": "Bearer x.y.z"})
     for response in (missing, bad):
         assert response.status_code == 401
-        assert response.json()["ok"] is False and response.json()["error"] == "unauthorized"
+        assert response.json()["ok"] is False
+        assert response.json()["error"] == "unauthorized"
 
 
 async def test_organization_has_no_feature_flags(admin: httpx.AsyncClient) -> None:
@@ -58,11 +66,14 @@ async def test_organization_has_no_feature_flags(admin: httpx.AsyncClient) -> No
 async def test_unknown_route_is_json_404(admin: httpx.AsyncClient) -> None:
     response = await admin.get("/v1/nothing-here")
     assert response.status_code == 404
-    assert response.json()["ok"] is False and response.json()["error"] == "not_found"
+    assert response.json()["ok"] is False
+    assert response.json()["error"] == "not_found"
 
 
 async def test_invalid_json_is_400_json(admin: httpx.AsyncClient) -> None:
-    response = await admin.post("/v1/entities/search", content=b"{not json", headers={"Content-Type": "application/json"})
+    response = await admin.post(
+        "/v1/entities/search", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_json"
 
@@ -77,10 +88,14 @@ async def test_health_and_metrics(admin: httpx.AsyncClient) -> None:
 
 async def test_swagger_ui_is_served_offline_with_authorize(admin: httpx.AsyncClient) -> None:
     page = (await admin.get("/docs")).text
-    assert "/docs-assets/swagger-ui-bundle.js" in page and "cdn" not in page.lower()
+    assert "/docs-assets/swagger-ui-bundle.js" in page
+    assert "cdn" not in page.lower()
     asset = await admin.get("/docs-assets/swagger-ui-bundle.js")
-    assert asset.status_code == 200 and len(asset.content) > 100_000
+    assert asset.status_code == 200
+    assert len(asset.content) > 100_000
     spec = (await admin.get("/openapi.json")).json()
-    assert any(scheme["type"] == "http" for scheme in spec["components"]["securitySchemes"].values())
+    assert any(
+        scheme["type"] == "http" for scheme in spec["components"]["securitySchemes"].values()
+    )
     patch = spec["paths"]["/v1/integration/{identifier}"]["patch"]
     assert patch["tags"] == ["Integrations"]

@@ -41,12 +41,19 @@ async def ensure_admin_credential(store: Store, data_dir: Path) -> Path | None:
     """On first start, create an admin credential and store it in a 0600 file."""
     if await store.credentials.count():
         return None
-    client_id, secret = await store.credentials.create(Role.ADMIN, description="created on first start")
+    client_id, secret = await store.credentials.create(
+        Role.ADMIN, description="created on first start"
+    )
+    return await asyncio.to_thread(_write_credential_file, data_dir, client_id, secret)
+
+
+def _write_credential_file(data_dir: Path, client_id: str, secret: str) -> Path:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / ADMIN_CREDENTIALS_FILE
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(orjson.dumps({"clientId": client_id, "clientSecret": secret}, option=orjson.OPT_INDENT_2))
+        payload = {"clientId": client_id, "clientSecret": secret}
+        handle.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
     os.chmod(path, 0o600)
     return path
 
@@ -60,7 +67,9 @@ async def _sweep_stale_runs(services: Services) -> None:
         failed = await services.store.integrations.fail_stale_runs(int(timeout * 1_000_000))
         for run in failed:
             services.metrics.stale_runs.inc()
-            log.warning("run %s of %s failed: %s", run["id"], run["integration"], run["failureReason"])
+            log.warning(
+                "run %s of %s failed: %s", run["id"], run["integration"], run["failureReason"]
+            )
             await services.hub.publish(Event(run["integration"], "run", None, run))
 
 
@@ -71,18 +80,26 @@ def _postgres_dsn(url: str) -> str | None:
     return None
 
 
-def create_app(settings: CatalogSettings, *, announce: Callable[[str], None] | None = None) -> FastAPI:
+def create_app(
+    settings: CatalogSettings, *, announce: Callable[[str], None] | None = None
+) -> FastAPI:
     """The catalog ASGI app. The store opens (and migrates) in the lifespan."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = await open_store(settings.resolved_database_url, base_url=settings.resolved_public_url)
+        store = await open_store(
+            settings.resolved_database_url, base_url=settings.resolved_public_url
+        )
         try:
             created = await ensure_admin_credential(store, settings.data_dir)
             if created is not None and announce is not None:
-                announce(f"Created an admin credential; it is stored in {created.resolve()} (mode 0600)")
+                announce(
+                    f"Created an admin credential; it is stored in {created.resolve()} (mode 0600)"
+                )
             hub = EventHub(_postgres_dsn(settings.resolved_database_url))
-            services = Services(settings, store, hub, await store.credentials.signing_key(), Metrics())
+            services = Services(
+                settings, store, hub, await store.credentials.signing_key(), Metrics()
+            )
             app.state.services = services
             async with asyncio.TaskGroup() as group:
                 listener = group.create_task(hub.run(), name="event-hub")
@@ -101,8 +118,8 @@ def create_app(settings: CatalogSettings, *, announce: Callable[[str], None] | N
         version=__version__,
         description=(
             "Port-compatible catalog API. Get a token with **POST /v1/auth/access_token**, press "
-            "**Authorize** and paste it, then e.g. **PATCH /v1/integration/{identifier}** with `{}` "
-            "to trigger a resync."
+            "**Authorize** and paste it, then e.g. **PATCH /v1/integration/{identifier}** with "
+            "`{}` to trigger a resync."
         ),
         docs_url=None,
         redoc_url=None,
@@ -137,7 +154,9 @@ def create_app(settings: CatalogSettings, *, announce: Callable[[str], None] | N
         return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.middleware("http")
-    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
         services: Services | None = getattr(request.app.state, "services", None)

@@ -60,9 +60,14 @@ _ALLOWED: dict[Role, frozenset[Action]] = {
     Role.MEMBER: frozenset({Action.READ, Action.TRIGGER}),
     Role.VIEWER: frozenset({Action.READ}),
     Role.INTEGRATION: frozenset(
-        {Action.READ, Action.TRIGGER, Action.WRITE_INTEGRATION, Action.WRITE_BLUEPRINT,
-         Action.WRITE_ENTITY}
-    ),  # fmt: skip
+        {
+            Action.READ,
+            Action.TRIGGER,
+            Action.WRITE_INTEGRATION,
+            Action.WRITE_BLUEPRINT,
+            Action.WRITE_ENTITY,
+        }
+    ),
 }
 
 
@@ -93,8 +98,7 @@ def authorize(principal: Principal, action: Action, integration: str | None = No
         and integration != principal.integration
     ):
         message = (
-            f"this credential belongs to integration {principal.integration!r}, "
-            f"not {integration!r}"
+            f"this credential belongs to integration {principal.integration!r}, not {integration!r}"
         )
         raise ForbiddenError(message)
 

@@ -25,9 +25,14 @@ IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z0-9@_.:\\/=+-][A-Za-z0-9@_.:\\/=+ -]{0
 
 _BLUEPRINT_ID = re.compile(r"^[A-Za-z0-9@_=\-]{1,100}$")
 _OPAQUE_KEYS = (
-    "mirrorProperties", "calculationProperties", "aggregationProperties", "teamInheritance",
-    "ownership", "changelogDestination", "description",
-)  # fmt: skip
+    "mirrorProperties",
+    "calculationProperties",
+    "aggregationProperties",
+    "teamInheritance",
+    "ownership",
+    "changelogDestination",
+    "description",
+)
 
 
 def check_identifier(value: Any, what: str = "identifier") -> str:
@@ -52,7 +57,9 @@ def normalize_blueprint(body: Any) -> JSONObject:
         raise InvalidInputError(message)
     identifier = body.get("identifier")
     if not isinstance(identifier, str) or not _BLUEPRINT_ID.match(identifier):
-        message = f"blueprint identifier {identifier!r} is invalid: use 1-100 of A-Z a-z 0-9 @ _ = -"
+        message = (
+            f"blueprint identifier {identifier!r} is invalid: use 1-100 of A-Z a-z 0-9 @ _ = -"
+        )
         raise InvalidInputError(message)
     result: JSONObject = {key: value for key, value in body.items() if key != "ok"}
     title = body.get("title", identifier)
@@ -79,7 +86,9 @@ def _normalize_schema(identifier: str, schema: Any) -> JSONObject:
     result: JSONObject = dict(schema)
     properties = result.setdefault("properties", {})
     required = result.setdefault("required", [])
-    if not isinstance(properties, Mapping) or not all(isinstance(p, Mapping) for p in properties.values()):
+    if not isinstance(properties, Mapping) or not all(
+        isinstance(p, Mapping) for p in properties.values()
+    ):
         message = f"blueprint {identifier}: schema.properties must map names to objects"
         raise InvalidInputError(message)
     if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
@@ -131,8 +140,24 @@ def merge_blueprint(current: JSONObject, patch: Any) -> JSONObject:
 
 
 # Port property formats that carry no constraint JSON Schema knows.
-_PORT_FORMATS = frozenset({"url", "email", "date-time", "ipv4", "ipv6", "user", "team", "timer",
-                           "markdown", "yaml", "json", "proto", "entity", "calendar"})  # fmt: skip
+_PORT_FORMATS = frozenset(
+    {
+        "url",
+        "email",
+        "date-time",
+        "ipv4",
+        "ipv6",
+        "user",
+        "team",
+        "timer",
+        "markdown",
+        "yaml",
+        "json",
+        "proto",
+        "entity",
+        "calendar",
+    }
+)
 
 
 def _property_schema(schema: JSONObject) -> JSONObject:

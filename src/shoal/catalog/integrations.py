@@ -32,10 +32,26 @@ __all__ = [
 ]
 
 _SERVER_KEYS = frozenset(
-    {"installationType", "resyncState", "logAttributes", "metricAttributes", "ingestAttributes",
-     "createdAt", "updatedAt", "identifier", "runSummary", "ok"}
-)  # fmt: skip
-RESYNC_STATE_KEYS = ("status", "lastResyncStart", "lastResyncEnd", "nextResync", "intervalInMinuets")
+    {
+        "installationType",
+        "resyncState",
+        "logAttributes",
+        "metricAttributes",
+        "ingestAttributes",
+        "createdAt",
+        "updatedAt",
+        "identifier",
+        "runSummary",
+        "ok",
+    }
+)
+RESYNC_STATE_KEYS = (
+    "status",
+    "lastResyncStart",
+    "lastResyncEnd",
+    "nextResync",
+    "intervalInMinuets",
+)
 _IDENTIFIER_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
@@ -89,7 +105,9 @@ def check_integration_identifier(identifier: Any) -> str:
         or not 0 < len(identifier) <= 100
         or not set(identifier) <= _IDENTIFIER_CHARS
     ):
-        message = f"integration identifier {identifier!r} is invalid: use 1-100 of a-z A-Z 0-9 - _ ."
+        message = (
+            f"integration identifier {identifier!r} is invalid: use 1-100 of a-z A-Z 0-9 - _ ."
+        )
         raise InvalidInputError(message)
     return identifier
 
@@ -196,7 +214,7 @@ def pending_request(latest: ResyncRequest | None, record: JSONObject) -> ResyncR
 _RUN_TIME_KEYS = ("startedAt", "endedAt")
 
 
-def normalize_run(run_id: str, body: Any) -> JSONObject:
+def normalize_run(run_id: Any, body: Any) -> JSONObject:
     """Validate a run record reported by an integration (``PUT /runs/{id}``)."""
     if not isinstance(body, Mapping):
         message = "a run record must be a JSON object"

@@ -57,7 +57,9 @@ class EventHub:
     async def subscribe(self, integration: str | None) -> AsyncIterator[asyncio.Queue[Event]]:
         """A queue receiving the events of ``integration`` (or of all integrations for None)."""
         queue: asyncio.Queue[Event] = asyncio.Queue(_QUEUE_SIZE)
-        group = self._all if integration is None else self._subscribers.setdefault(integration, set())
+        group = (
+            self._all if integration is None else self._subscribers.setdefault(integration, set())
+        )
         group.add(queue)
         try:
             yield queue
@@ -75,22 +77,29 @@ class EventHub:
         self._deliver(event)
         if self._connection is None:
             return
-        payload = {"origin": self._origin, "integration": event.integration, "name": event.name,
-                   "id": event.id, "data": event.data}  # fmt: skip
+        payload = {
+            "origin": self._origin,
+            "integration": event.integration,
+            "name": event.name,
+            "id": event.id,
+            "data": event.data,
+        }
         encoded = orjson.dumps(payload).decode()
         if len(encoded) > _NOTIFY_LIMIT:
             payload["data"] = {k: event.data.get(k) for k in ("id", "status", "integration")}
             encoded = orjson.dumps(payload).decode()
         try:
             await self._connection.execute("SELECT pg_notify($1, $2)", CHANNEL, encoded)
-        except Exception:  # noqa: BLE001 - fan-out across replicas is best effort; local delivery happened
+        except Exception:
             log.exception("could not NOTIFY other catalog replicas")
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         message = orjson.loads(payload)
         if message.get("origin") == self._origin:
             return
-        self._deliver(Event(message["integration"], message["name"], message["id"], message["data"]))
+        self._deliver(
+            Event(message["integration"], message["name"], message["id"], message["data"])
+        )
 
     async def run(self) -> None:
         """Listen for other replicas' events until cancelled (PostgreSQL only)."""
@@ -102,11 +111,7 @@ class EventHub:
 
         while True:
             try:
-                self._connection = await asyncpg.connect(self._dsn)
-                await self._connection.add_listener(CHANNEL, self._on_notify)
-                self._ready.set()
-                while not self._connection.is_closed():
-                    await asyncio.sleep(1)
+                await self._listen(asyncpg)
             except (OSError, asyncpg.PostgresError):
                 log.exception("LISTEN connection lost; reconnecting")
                 await asyncio.sleep(1)
@@ -114,6 +119,15 @@ class EventHub:
                 connection, self._connection = self._connection, None
                 if connection is not None and not connection.is_closed():
                     await connection.close()
+
+    async def _listen(self, asyncpg: Any) -> None:
+        """Hold one LISTEN connection until it is lost."""
+        lost = asyncio.Event()
+        self._connection = await asyncpg.connect(self._dsn)
+        self._connection.add_termination_listener(lambda _conn: lost.set())
+        await self._connection.add_listener(CHANNEL, self._on_notify)
+        self._ready.set()
+        await lost.wait()
 
     async def ready(self) -> None:
         await self._ready.wait()

@@ -33,15 +33,39 @@ Combinator: TypeAlias = Literal["and", "or"]
 
 OPERATORS = frozenset(
     {
-        "=", "!=", "in", "notIn", "contains", "doesNotContains", "containsAny",
-        "beginsWith", "doesNotBeginsWith", "endsWith", "doesNotEndsWith",
-        "isEmpty", "isNotEmpty", "between", "notBetween", ">", "<", ">=", "<=",
+        "=",
+        "!=",
+        "in",
+        "notIn",
+        "contains",
+        "doesNotContains",
+        "containsAny",
+        "beginsWith",
+        "doesNotBeginsWith",
+        "endsWith",
+        "doesNotEndsWith",
+        "isEmpty",
+        "isNotEmpty",
+        "between",
+        "notBetween",
+        ">",
+        "<",
+        ">=",
+        "<=",
     }
-)  # fmt: skip
+)
 META_FIELDS = frozenset(
-    {"$identifier", "$blueprint", "$datasource", "$title", "$team", "$icon", "$createdAt",
-     "$updatedAt"}
-)  # fmt: skip
+    {
+        "$identifier",
+        "$blueprint",
+        "$datasource",
+        "$title",
+        "$team",
+        "$icon",
+        "$createdAt",
+        "$updatedAt",
+    }
+)
 _TIME_FIELDS = frozenset({"$createdAt", "$updatedAt"})
 
 
@@ -157,7 +181,7 @@ def _as_list(actual: Any) -> list[Any]:
     return actual if isinstance(actual, list) else [actual]
 
 
-def _apply(operator: str, actual: Any, expected: Any) -> bool:  # noqa: PLR0911, C901
+def _apply(operator: str, actual: Any, expected: Any) -> bool:
     match operator:
         case "=":
             if isinstance(actual, list) and not isinstance(expected, list):
@@ -180,11 +204,17 @@ def _apply(operator: str, actual: Any, expected: Any) -> bool:  # noqa: PLR0911,
                 return any(isinstance(e, str) and e in actual for e in expected)
             return any(e in _as_list(actual) for e in expected)
         case "beginsWith":
-            return isinstance(actual, str) and isinstance(expected, str) and actual.startswith(expected)
+            return (
+                isinstance(actual, str)
+                and isinstance(expected, str)
+                and actual.startswith(expected)
+            )
         case "doesNotBeginsWith":
             return not _apply("beginsWith", actual, expected)
         case "endsWith":
-            return isinstance(actual, str) and isinstance(expected, str) and actual.endswith(expected)
+            return (
+                isinstance(actual, str) and isinstance(expected, str) and actual.endswith(expected)
+            )
         case "doesNotEndsWith":
             return not _apply("endsWith", actual, expected)
         case "isEmpty":
@@ -295,9 +325,17 @@ def _narrow(result: Prefilter, rule: Rule) -> None:
             return
         if op == "between":
             low, high = value
-            result.updated_after = low if result.updated_after is None else max(low, result.updated_after)
-            result.updated_before = high if result.updated_before is None else min(high, result.updated_before)
+            result.updated_after = (
+                low if result.updated_after is None else max(low, result.updated_after)
+            )
+            result.updated_before = (
+                high if result.updated_before is None else min(high, result.updated_before)
+            )
         elif op in ("<", "<="):
-            result.updated_before = value if result.updated_before is None else min(value, result.updated_before)
+            result.updated_before = (
+                value if result.updated_before is None else min(value, result.updated_before)
+            )
         elif op in (">", ">="):
-            result.updated_after = value if result.updated_after is None else max(value, result.updated_after)
+            result.updated_after = (
+                value if result.updated_after is None else max(value, result.updated_after)
+            )

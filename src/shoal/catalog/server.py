@@ -35,7 +35,9 @@ async def running_catalog(settings: CatalogSettings) -> AsyncIterator[RunningCat
     if settings.port == 0:
         settings = replace(settings, port=free_port(settings.host))
     app = create_app(settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+    )
     server = uvicorn.Server(config)
     async with asyncio.TaskGroup() as group:
         task = group.create_task(server.serve(), name="catalog-server")

@@ -48,14 +48,20 @@ class CatalogSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> CatalogSettings:
+        defaults = cls()
+        defaults = cls()  # slots: the class attributes are descriptors, not the defaults
         settings = cls(
-            host=environ.get("SHOAL_HOST", cls.host),
-            port=int(_number(environ, "SHOAL_PORT", cls.port)),
-            data_dir=Path(environ.get("SHOAL_DATA_DIR", str(cls.data_dir))),
+            host=environ.get("SHOAL_HOST", defaults.host),
+            port=int(_number(environ, "SHOAL_PORT", defaults.port)),
+            data_dir=Path(environ.get("SHOAL_DATA_DIR", str(defaults.data_dir))),
             database_url=environ.get("SHOAL_DATABASE_URL") or None,
             public_url=environ.get("SHOAL_PUBLIC_URL") or None,
-            run_heartbeat_timeout=_number(environ, "SHOAL_RUN_HEARTBEAT_TIMEOUT", cls.run_heartbeat_timeout),
-            max_body_bytes=int(_number(environ, "SHOAL_MAX_BODY_BYTES", cls.max_body_bytes)),
-            max_bulk_entities=int(_number(environ, "SHOAL_MAX_BULK_ENTITIES", cls.max_bulk_entities)),
+            run_heartbeat_timeout=_number(
+                environ, "SHOAL_RUN_HEARTBEAT_TIMEOUT", defaults.run_heartbeat_timeout
+            ),
+            max_body_bytes=int(_number(environ, "SHOAL_MAX_BODY_BYTES", defaults.max_body_bytes)),
+            max_bulk_entities=int(
+                _number(environ, "SHOAL_MAX_BULK_ENTITIES", defaults.max_bulk_entities)
+            ),
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

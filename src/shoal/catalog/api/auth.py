@@ -22,6 +22,8 @@ async def access_token(
     ),
 ) -> dict[str, Any]:
     """Returns a JWT valid for three hours (`expiresIn` seconds), as Port does."""
-    principal = await services.store.credentials.authenticate(body.get("clientId"), body.get("clientSecret"))
+    principal = await services.store.credentials.authenticate(
+        body.get("clientId"), body.get("clientSecret")
+    )
     token = issue_token(services.signing_key, principal, now=now_us() // 1_000_000)
     return {"ok": True, "accessToken": token, "expiresIn": TOKEN_TTL_SECONDS, "tokenType": "Bearer"}

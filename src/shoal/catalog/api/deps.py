@@ -18,14 +18,25 @@ from shoal.catalog.settings import CatalogSettings
 from shoal.catalog.store import Store
 from shoal.errors import BadRequestError, ForbiddenError, PayloadTooLargeError, UnauthorizedError
 
-__all__ = ["Caller", "Metrics", "Services", "datasource_for", "get_services", "read_json", "raw_tail"]
+__all__ = [
+    "Caller",
+    "Metrics",
+    "Services",
+    "datasource_for",
+    "get_services",
+    "raw_tail",
+    "read_json",
+]
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "shoal_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+            "shoal_http_requests",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
             "shoal_http_request_seconds", "HTTP request latency", ["route"], registry=self.registry
@@ -43,9 +54,10 @@ class Metrics:
             "shoal_resync_requests", "Resync requests recorded", ["source"], registry=self.registry
         )
         self.stale_runs = Counter(
-            "shoal_runs_failed_stale", "Runs marked failed after their heartbeat stopped",
+            "shoal_runs_failed_stale",
+            "Runs marked failed after their heartbeat stopped",
             registry=self.registry,
-        )  # fmt: skip
+        )
 
 
 @dataclass(slots=True)
@@ -62,7 +74,9 @@ def get_services(request: Request) -> Services:
     return services
 
 
-_bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/auth/access_token")
+_bearer = HTTPBearer(
+    auto_error=False, description="An access token from POST /v1/auth/access_token"
+)
 
 
 async def current_principal(
@@ -70,7 +84,9 @@ async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     services = get_services(request)
-    token = credentials.credentials if credentials is not None else request.cookies.get("shoal_token")
+    token = (
+        credentials.credentials if credentials is not None else request.cookies.get("shoal_token")
+    )
     if not token:
         message = "missing access token: send 'Authorization: Bearer <token>'"
         raise UnauthorizedError(message)
@@ -114,7 +130,9 @@ def raw_tail(request: Request, skip: int, drop_last: int = 0) -> str:
     return unquote_plus("/".join(tail))
 
 
-_OCEAN_AGENT = re.compile(r"^port-ocean/(?P<type>[^/]+)/(?P<version>[^/]+)/(?P<id>[^/]+)(/(?P<feature>[^/]+))?$")
+_OCEAN_AGENT = re.compile(
+    r"^port-ocean/(?P<type>[^/]+)/(?P<version>[^/]+)/(?P<id>[^/]+)(/(?P<feature>[^/]+))?$"
+)
 
 
 def datasource_for(request: Request, principal: Principal) -> str:

@@ -18,7 +18,12 @@ router = APIRouter(prefix="/v1", tags=["Entities"])
 
 Flag = Annotated[str | None, Query()]
 
-_ENTITY_EXAMPLE = {"identifier": "payments", "title": "Payments", "properties": {"language": "python"}, "relations": {}}
+_ENTITY_EXAMPLE = {
+    "identifier": "payments",
+    "title": "Payments",
+    "properties": {"language": "python"},
+    "relations": {},
+}
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -33,8 +38,13 @@ def _flag(value: str | None, default: bool) -> bool:
     raise InvalidInputError(message)
 
 
-def _options(request: Request, caller: Principal, merge: str | None, create_missing: str | None,
-             validation_only: str | None) -> WriteOptions:  # fmt: skip
+def _options(
+    request: Request,
+    caller: Principal,
+    merge: str | None,
+    create_missing: str | None,
+    validation_only: str | None,
+) -> WriteOptions:
     authorize(caller, Action.WRITE_ENTITY)
     return WriteOptions(
         merge=_flag(merge, False),
@@ -48,24 +58,45 @@ def _options(request: Request, caller: Principal, merge: str | None, create_miss
 @router.post(
     "/blueprints/{blueprint}/entities",
     summary="Create or update one entity",
-    openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}, "example": _ENTITY_EXAMPLE}}, "required": True}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"type": "object"}, "example": _ENTITY_EXAMPLE}
+            },
+            "required": True,
+        }
+    },
 )
 async def upsert_entity(
-    blueprint: str, request: Request, caller: Caller, services: ServicesDep,
-    upsert: Flag = None, merge: Flag = None, create_missing_related_entities: Flag = None,
+    blueprint: str,
+    request: Request,
+    caller: Caller,
+    services: ServicesDep,
+    upsert: Flag = None,
+    merge: Flag = None,
+    create_missing_related_entities: Flag = None,
     validation_only: Flag = None,
-) -> JSONResponse:  # fmt: skip
+) -> JSONResponse:
     options = _options(request, caller, merge, create_missing_related_entities, validation_only)
     body = await read_json(request)
-    if not _flag(upsert, False) and isinstance(body, dict) and isinstance(body.get("identifier"), str):
+    if (
+        not _flag(upsert, False)
+        and isinstance(body, dict)
+        and isinstance(body.get("identifier"), str)
+    ):
         try:
             await services.store.entities.get(blueprint, body["identifier"])
         except NotFoundError:
             pass
         else:
-            return JSONResponse({"ok": False, "error": "identifier_taken",
-                                 "message": f"entity {body['identifier']!r} already exists; use upsert=true"},
-                                status_code=409)  # fmt: skip
+            return JSONResponse(
+                {
+                    "ok": False,
+                    "error": "identifier_taken",
+                    "message": f"entity {body['identifier']!r} already exists; use upsert=true",
+                },
+                status_code=409,
+            )
     result = await services.store.entities.upsert(blueprint, [body], options)
     if result.errors:
         error = result.errors[0]
@@ -85,19 +116,38 @@ def _error_from(error: dict[str, Any]) -> CatalogError:
 @router.post(
     "/blueprints/{blueprint}/entities/bulk",
     summary="Create or update many entities of one blueprint",
-    openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"entities": {"type": "array", "items": {"type": "object"}}}, "required": ["entities"]}, "example": {"entities": [_ENTITY_EXAMPLE]}}}, "required": True}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"entities": {"type": "array", "items": {"type": "object"}}},
+                        "required": ["entities"],
+                    },
+                    "example": {"entities": [_ENTITY_EXAMPLE]},
+                }
+            },
+            "required": True,
+        }
+    },
 )
 async def upsert_entities(
-    blueprint: str, request: Request, caller: Caller, services: ServicesDep,
-    upsert: Flag = None, merge: Flag = None, create_missing_related_entities: Flag = None,
+    blueprint: str,
+    request: Request,
+    caller: Caller,
+    services: ServicesDep,
+    upsert: Flag = None,
+    merge: Flag = None,
+    create_missing_related_entities: Flag = None,
     validation_only: Flag = None,
-) -> JSONResponse:  # fmt: skip
+) -> JSONResponse:
     """200 when every entity was stored, 207 with per-index `errors` otherwise."""
     options = _options(request, caller, merge, create_missing_related_entities, validation_only)
     body = await read_json(request)
     entities = body.get("entities") if isinstance(body, dict) else None
     if not isinstance(entities, list):
-        message = "the body must be {\"entities\": [...]}"
+        message = 'the body must be {"entities": [...]}'
         raise InvalidInputError(message)
     limit = services.settings.max_bulk_entities
     if len(entities) > limit:
@@ -107,25 +157,47 @@ async def upsert_entities(
     services.metrics.entities_written.inc(len(result.entities))
     services.metrics.entity_errors.inc(len(result.errors))
     status = 207 if result.errors else 200
-    return JSONResponse({"ok": True, "entities": result.entities, "errors": result.errors}, status_code=status)
+    return JSONResponse(
+        {"ok": True, "entities": result.entities, "errors": result.errors}, status_code=status
+    )
 
 
 @router.post(
     "/blueprints/{blueprint}/bulk/entities/delete",
     summary="Delete many entities of one blueprint",
-    openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"entities": {"type": "array", "items": {"type": "string"}}}, "required": ["entities"]}}}, "required": True}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"entities": {"type": "array", "items": {"type": "string"}}},
+                        "required": ["entities"],
+                    }
+                }
+            },
+            "required": True,
+        }
+    },
 )
 async def delete_entities(
-    blueprint: str, request: Request, caller: Caller, services: ServicesDep, delete_dependents: Flag = None
+    blueprint: str,
+    request: Request,
+    caller: Caller,
+    services: ServicesDep,
+    delete_dependents: Flag = None,
 ) -> dict[str, Any]:
     authorize(caller, Action.WRITE_ENTITY)
     body = await read_json(request)
     identifiers = body.get("entities") if isinstance(body, dict) else None
     if not isinstance(identifiers, list) or not all(isinstance(i, str) for i in identifiers):
-        message = "the body must be {\"entities\": [\"identifier\", ...]}"
+        message = 'the body must be {"entities": ["identifier", ...]}'
         raise InvalidInputError(message)
     deleted = await services.store.entities.delete_many(
-        blueprint, identifiers, delete_dependents=_flag(delete_dependents, False), owner=_owner(caller)
+        blueprint,
+        identifiers,
+        delete_dependents=_flag(delete_dependents, False),
+        owner=_owner(caller),
     )
     services.metrics.entities_deleted.inc(len(deleted))
     return {"ok": True, "deletedEntities": deleted}
@@ -138,10 +210,15 @@ def _owner(caller: Principal) -> str | None:
 
 @router.get("/blueprints/{blueprint}/entities", summary="A page of a blueprint's entities")
 async def list_entities(
-    blueprint: str, caller: Caller, services: ServicesDep,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    sort: str = "identifier", order: str = "asc", search: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    blueprint: str,
+    caller: Caller,
+    services: ServicesDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    sort: str = "identifier",
+    order: str = "asc",
+    search: str | None = None,
+) -> dict[str, Any]:
     authorize(caller, Action.READ)
     await services.store.blueprints.get(blueprint)
     page, total = await services.store.entities.page(
@@ -151,7 +228,9 @@ async def list_entities(
 
 
 @router.get("/blueprints/{blueprint}/entities/{identifier:path}", summary="Get one entity")
-async def get_entity(blueprint: str, identifier: str, request: Request, caller: Caller, services: ServicesDep) -> dict[str, Any]:
+async def get_entity(
+    blueprint: str, identifier: str, request: Request, caller: Caller, services: ServicesDep
+) -> dict[str, Any]:
     authorize(caller, Action.READ)
     entity = await services.store.entities.get(blueprint, raw_tail(request, 5))
     return {"ok": True, "entity": entity.to_json()}
@@ -159,12 +238,19 @@ async def get_entity(blueprint: str, identifier: str, request: Request, caller: 
 
 @router.delete("/blueprints/{blueprint}/entities/{identifier:path}", summary="Delete one entity")
 async def delete_entity(
-    blueprint: str, identifier: str, request: Request, caller: Caller, services: ServicesDep,
+    blueprint: str,
+    identifier: str,
+    request: Request,
+    caller: Caller,
+    services: ServicesDep,
     delete_dependents: Flag = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     authorize(caller, Action.WRITE_ENTITY)
     await services.store.entities.delete_one(
-        blueprint, raw_tail(request, 5), delete_dependents=_flag(delete_dependents, False), owner=_owner(caller)
+        blueprint,
+        raw_tail(request, 5),
+        delete_dependents=_flag(delete_dependents, False),
+        owner=_owner(caller),
     )
     services.metrics.entities_deleted.inc()
     return {"ok": True}
@@ -173,9 +259,30 @@ async def delete_entity(
 @router.post(
     "/blueprints/entities/datasource-entities",
     summary="Entities written by one datasource (reconciliation)",
-    openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"datasource_prefix": {"type": "string"}, "datasource_suffix": {"type": "string"}, "limit": {"type": "integer"}, "before": {"type": "string"}, "from": {"type": "string"}}, "required": ["datasource_prefix", "datasource_suffix"]}}}, "required": True}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "datasource_prefix": {"type": "string"},
+                            "datasource_suffix": {"type": "string"},
+                            "limit": {"type": "integer"},
+                            "before": {"type": "string"},
+                            "from": {"type": "string"},
+                        },
+                        "required": ["datasource_prefix", "datasource_suffix"],
+                    }
+                }
+            },
+            "required": True,
+        }
+    },
 )
-async def datasource_entities(request: Request, caller: Caller, services: ServicesDep) -> dict[str, Any]:
+async def datasource_entities(
+    request: Request, caller: Caller, services: ServicesDep
+) -> dict[str, Any]:
     authorize(caller, Action.READ)
     body = await read_json(request)
     if not isinstance(body, dict):
@@ -198,7 +305,11 @@ async def datasource_entities(request: Request, caller: Caller, services: Servic
         message = "from must be a cursor string from a previous page"
         raise InvalidInputError(message)
     entities, next_cursor = await services.store.entities.datasource_page(
-        prefix=prefix, suffix=suffix, before=from_iso(before) if before else None, limit=limit, cursor=cursor
+        prefix=prefix,
+        suffix=suffix,
+        before=from_iso(before) if before else None,
+        limit=limit,
+        cursor=cursor,
     )
     return {"ok": True, "entities": entities, "next": next_cursor}
 
@@ -206,14 +317,29 @@ async def datasource_entities(request: Request, caller: Caller, services: Servic
 @router.post(
     "/entities/search",
     summary="Search entities",
-    openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}, "example": {"combinator": "and", "rules": [{"property": "$blueprint", "operator": "=", "value": "service"}]}}}, "required": True}},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object"},
+                    "example": {
+                        "combinator": "and",
+                        "rules": [{"property": "$blueprint", "operator": "=", "value": "service"}],
+                    },
+                }
+            },
+            "required": True,
+        }
+    },
 )
 async def search_entities(
-    request: Request, caller: Caller, services: ServicesDep,
+    request: Request,
+    caller: Caller,
+    services: ServicesDep,
     include: Annotated[list[str] | None, Query()] = None,
     exclude_calculated_properties: Flag = None,
     limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """`include` is repeated (`include=identifier&include=properties.color`); results are
     projected to those paths."""
     authorize(caller, Action.READ)

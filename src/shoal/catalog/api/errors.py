@@ -16,14 +16,24 @@ __all__ = ["error_response", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-               415: "unsupported_media_type", 422: "invalid_request"}  # fmt: skip
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+}
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"ok": False, "error": code, "message": message}, status_code=status, headers=headers)
+    return JSONResponse(
+        {"ok": False, "error": code, "message": message}, status_code=status, headers=headers
+    )
 
 
 async def _catalog_error(_request: Request, exc: Exception) -> Response:
@@ -42,7 +52,8 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
 async def _http_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
-    message = exc.detail if isinstance(exc.detail, str) else code
+    detail: object = exc.detail  # FastAPI's HTTPException allows any JSON detail
+    message = detail if isinstance(detail, str) else code
     if exc.status_code == 404 and message == "Not Found":
         message = "no such route"
     return error_response(exc.status_code, code, message)

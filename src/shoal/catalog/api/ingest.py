@@ -26,21 +26,32 @@ async def logs(identifier: str, caller: Caller, body: AnyBody) -> dict[str, Any]
 
 
 @router.post("/{identifier}/metrics/syncMetrics", summary="Resync metrics batch")
-async def sync_metrics(identifier: str, caller: Caller, services: ServicesDep, body: AnyBody) -> dict[str, Any]:
+async def sync_metrics(
+    identifier: str, caller: Caller, services: ServicesDep, body: AnyBody
+) -> dict[str, Any]:
     authorize(caller, Action.WRITE_INTEGRATION, identifier)
     for event in body.get("syncKindsMetrics", []):
         if isinstance(event, dict) and isinstance(event.get("eventId"), str):
             key = str(event.get("kindIdentifier", event.get("kind", "?")))
-            await services.store.integrations.record_kind_metrics(identifier, event["eventId"], key, event)
+            await services.store.integrations.record_kind_metrics(
+                identifier, event["eventId"], key, event
+            )
     return {"ok": True}
 
 
-@router.put("/{identifier}/metrics/syncMetrics/resync/{event_id}/kind/{kind:path}", summary="Kind metrics")
+@router.put(
+    "/{identifier}/metrics/syncMetrics/resync/{event_id}/kind/{kind:path}", summary="Kind metrics"
+)
 async def kind_metrics(
-    identifier: str, event_id: str, request: Request, caller: Caller, services: ServicesDep, body: AnyBody
+    identifier: str,
+    event_id: str,
+    request: Request,
+    caller: Caller,
+    services: ServicesDep,
+    body: AnyBody,
 ) -> dict[str, Any]:
     authorize(caller, Action.WRITE_INTEGRATION, identifier)
-    kind = raw_tail(request, 10)
+    kind = raw_tail(request, 9)
     event = body.get("syncKindMetrics", body)
     if isinstance(event, dict):
         await services.store.integrations.record_kind_metrics(identifier, event_id, kind, event)

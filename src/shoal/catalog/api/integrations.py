@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Request
 from starlette.responses import StreamingResponse
 
-from shoal.catalog.api.deps import Caller, ServicesDep, Services, raw_tail
+from shoal.catalog.api.deps import Caller, Services, ServicesDep, raw_tail
 from shoal.catalog.api.responses import JSONResponse
 from shoal.catalog.auth import Action, Principal, authorize
 from shoal.catalog.integrations import ResyncRequest, pending_request
@@ -26,7 +26,9 @@ AnyBody = Annotated[dict[str, Any], Body(examples=[{}])]
 
 async def announce(services: Services, request: ResyncRequest) -> None:
     services.metrics.resync_requests.labels(request.source).inc()
-    await services.hub.publish(Event(request.integration, "resync-request", request.id, request.to_json()))
+    await services.hub.publish(
+        Event(request.integration, "resync-request", request.id, request.to_json())
+    )
 
 
 @router.get("", summary="List integrations (Shoal)")
@@ -94,13 +96,17 @@ async def trigger_resync(
     if source not in ("api", "cli", "ui", "webhook", "schedule"):
         message = "source must be one of api, cli, ui, webhook, schedule"
         raise InvalidInputError(message)
-    request = await services.store.integrations.request_resync(identifier, source=source, actor=caller.client_id)
+    request = await services.store.integrations.request_resync(
+        identifier, source=source, actor=caller.client_id
+    )
     await announce(services, request)
     return JSONResponse({"ok": True, "request": request.to_json()}, status_code=201)
 
 
 @router.delete("/{identifier}", summary="Delete an integration (its entities stay)")
-async def delete_integration(identifier: str, caller: Caller, services: ServicesDep) -> dict[str, Any]:
+async def delete_integration(
+    identifier: str, caller: Caller, services: ServicesDep
+) -> dict[str, Any]:
     authorize(caller, Action.MANAGE)
     await services.store.integrations.delete(identifier)
     return {"ok": True}
@@ -117,7 +123,7 @@ async def patch_config(
     authorize(caller, Action.WRITE_INTEGRATION, identifier)
     config = body.get("config")
     if not isinstance(config, dict):
-        message = "the body must be {\"config\": {...}}"
+        message = 'the body must be {"config": {...}}'
         raise InvalidInputError(message)
     record, request = await services.store.integrations.replace_config(
         identifier, config, actor=caller.client_id, trigger=(x_skip_resync or "").lower() != "true"
@@ -138,7 +144,9 @@ async def patch_resync_state(
 
 
 @router.get("/{identifier}/resync-request", summary="The pending resync request, if any")
-async def get_resync_request(identifier: str, caller: Caller, services: ServicesDep) -> dict[str, Any]:
+async def get_resync_request(
+    identifier: str, caller: Caller, services: ServicesDep
+) -> dict[str, Any]:
     authorize(caller, Action.READ, identifier)
     record, latest = await services.store.integrations.latest_request(identifier)
     pending = pending_request(latest, record)
@@ -167,7 +175,9 @@ async def stream_events(
     )
 
 
-async def _event_stream(services: Services, identifier: str, last_event_id: str | None) -> AsyncIterator[bytes]:
+async def _event_stream(
+    services: Services, identifier: str, last_event_id: str | None
+) -> AsyncIterator[bytes]:
     async with services.hub.subscribe(identifier) as queue:
         # subscribed first, then replay: a request recorded in between is seen (twice at worst,
         # and clients ignore ids they have already handled)
@@ -191,14 +201,22 @@ async def _event_stream(services: Services, identifier: str, last_event_id: str 
 
 @router.get("/{identifier}/runs", summary="Resync history, newest first")
 async def list_runs(
-    identifier: str, caller: Caller, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    identifier: str,
+    caller: Caller,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     authorize(caller, Action.READ, identifier)
-    return {"ok": True, "runs": await services.store.integrations.list_runs(identifier, limit=limit)}
+    return {
+        "ok": True,
+        "runs": await services.store.integrations.list_runs(identifier, limit=limit),
+    }
 
 
 @router.get("/{identifier}/runs/{run_id}", summary="One resync run")
-async def get_run(identifier: str, run_id: str, caller: Caller, services: ServicesDep) -> dict[str, Any]:
+async def get_run(
+    identifier: str, run_id: str, caller: Caller, services: ServicesDep
+) -> dict[str, Any]:
     authorize(caller, Action.READ, identifier)
     return {"ok": True, "run": await services.store.integrations.get_run(identifier, run_id)}
 
@@ -214,7 +232,9 @@ async def report_run(
 
 
 @router.post("/{identifier}/runs/{run_id}/heartbeat", summary="Keep a running resync alive")
-async def heartbeat_run(identifier: str, run_id: str, caller: Caller, services: ServicesDep) -> dict[str, Any]:
+async def heartbeat_run(
+    identifier: str, run_id: str, caller: Caller, services: ServicesDep
+) -> dict[str, Any]:
     authorize(caller, Action.WRITE_INTEGRATION, identifier)
     await services.store.integrations.heartbeat_run(identifier, run_id)
     return {"ok": True}

@@ -69,7 +69,9 @@ class BlueprintStore:
         if not targets:
             return
         found = set(
-            (await conn.execute(select(_t.c.identifier).where(_t.c.identifier.in_(targets)))).scalars()
+            (
+                await conn.execute(select(_t.c.identifier).where(_t.c.identifier.in_(targets)))
+            ).scalars()
         )
         missing = sorted(targets - found)
         if missing:
@@ -89,23 +91,32 @@ class BlueprintStore:
             await self._check_targets(conn, blueprint)
             await conn.execute(
                 _t.insert().values(
-                    identifier=blueprint["identifier"], body=blueprint, created_by=actor,
-                    created_at=now, updated_at=now,
-                )  # fmt: skip
+                    identifier=blueprint["identifier"],
+                    body=blueprint,
+                    created_by=actor,
+                    created_at=now,
+                    updated_at=now,
+                )
             )
             return await self.get(blueprint["identifier"], conn)
 
     async def update(self, identifier: str, patch: Any, *, replace: bool = False) -> JSONObject:
         async with self._db.write() as conn:
             current = await self.get(identifier, conn)
-            stored = {k: v for k, v in current.items() if k not in ("createdAt", "updatedAt", "createdBy")}
+            stored = {
+                k: v for k, v in current.items() if k not in ("createdAt", "updatedAt", "createdBy")
+            }
             if replace:
-                body = normalize_blueprint({**(patch if isinstance(patch, dict) else {}), "identifier": identifier})
+                body = normalize_blueprint(
+                    {**(patch if isinstance(patch, dict) else {}), "identifier": identifier}
+                )
             else:
                 body = merge_blueprint(stored, patch)
             await self._check_targets(conn, body)
             await conn.execute(
-                _t.update().where(_t.c.identifier == identifier).values(body=body, updated_at=now_us())
+                _t.update()
+                .where(_t.c.identifier == identifier)
+                .values(body=body, updated_at=now_us())
             )
             return await self.get(identifier, conn)
 
@@ -114,15 +125,13 @@ class BlueprintStore:
             await self.get(identifier, conn)
             count = (
                 await conn.execute(
-                    select(func.count()).select_from(schema.entities).where(
-                        schema.entities.c.blueprint == identifier
-                    )
+                    select(func.count())
+                    .select_from(schema.entities)
+                    .where(schema.entities.c.blueprint == identifier)
                 )
             ).scalar_one()
             if count:
-                message = (
-                    f"blueprint {identifier!r} still has {count} entities; delete them first"
-                )
+                message = f"blueprint {identifier!r} still has {count} entities; delete them first"
                 raise ConflictError(message, code="has_dependents")
             await conn.execute(delete(_t).where(_t.c.identifier == identifier))
 

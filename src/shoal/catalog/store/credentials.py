@@ -39,9 +39,13 @@ class CredentialStore:
         async with self._db.write() as conn:
             await conn.execute(
                 _c.insert().values(
-                    client_id=client_id, secret_hash=hash_secret(secret), role=role.value,
-                    integration=integration, description=description, created_at=now_us(),
-                )  # fmt: skip
+                    client_id=client_id,
+                    secret_hash=hash_secret(secret),
+                    role=role.value,
+                    integration=integration,
+                    description=description,
+                    created_at=now_us(),
+                )
             )
         return client_id, secret
 
@@ -63,12 +67,18 @@ class CredentialStore:
         """The HS256 key for access tokens, created once and shared by every replica."""
         table = schema.server_settings
         async with self._db.write() as conn:
-            row = (await conn.execute(select(table.c.value).where(table.c.key == "jwt_key"))).first()
+            row = (
+                await conn.execute(select(table.c.value).where(table.c.key == "jwt_key"))
+            ).first()
             if row is not None:
                 return str(row.value)
             await conn.execute(
-                self._db.insert(table).values(key="jwt_key", value=secrets.token_urlsafe(48)).on_conflict_do_nothing()
+                self._db.insert(table)
+                .values(key="jwt_key", value=secrets.token_urlsafe(48))
+                .on_conflict_do_nothing()
             )
-            row = (await conn.execute(select(table.c.value).where(table.c.key == "jwt_key"))).first()
+            row = (
+                await conn.execute(select(table.c.value).where(table.c.key == "jwt_key"))
+            ).first()
             assert row is not None
             return str(row.value)

@@ -18,7 +18,7 @@ from shoal.catalog.store import schema
 from shoal.clock import now_us
 from shoal.errors import ConfigError
 
-__all__ = ["Database", "Migration", "MIGRATIONS", "normalize_database_url", "open_database"]
+__all__ = ["MIGRATIONS", "Database", "Migration", "normalize_database_url", "open_database"]
 
 
 def normalize_database_url(url: str) -> str:
@@ -103,7 +103,9 @@ class Database:
                     continue
                 await migration.apply(conn)
                 await conn.execute(
-                    schema.schema_migrations.insert().values(name=migration.name, applied_at=now_us())
+                    schema.schema_migrations.insert().values(
+                        name=migration.name, applied_at=now_us()
+                    )
                 )
                 applied.append(migration.name)
         return applied

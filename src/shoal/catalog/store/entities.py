@@ -294,7 +294,10 @@ class EntityStore:
 
             pattern = f"%{like_escape(text)}%"
             conditions.append(
-                or_(_e.c.identifier.like(pattern, escape="\\"), _e.c.title.like(pattern, escape="\\"))
+                or_(
+                    _e.c.identifier.like(pattern, escape="\\"),
+                    _e.c.title.like(pattern, escape="\\"),
+                )
             )
         order = column.desc() if descending else column.asc()
         async with self._db.read() as conn:
@@ -302,7 +305,11 @@ class EntityStore:
                 await conn.execute(select(func.count()).select_from(_e).where(*conditions))
             ).scalar_one()
             rows = await conn.execute(
-                select(_e).where(*conditions).order_by(order, _e.c.identifier).offset(offset).limit(limit)
+                select(_e)
+                .where(*conditions)
+                .order_by(order, _e.c.identifier)
+                .offset(offset)
+                .limit(limit)
             )
             return [row_to_entity(row) for row in rows], int(total)
 
@@ -319,13 +326,15 @@ class EntityStore:
 
     # --- writes ------------------------------------------------------------------------------
 
-    async def upsert(self, blueprint_id: str, bodies: Sequence[Any], options: WriteOptions) -> BulkResult:
+    async def upsert(
+        self, blueprint_id: str, bodies: Sequence[Any], options: WriteOptions
+    ) -> BulkResult:
         """Write a batch of entities of one blueprint (see module docstring)."""
         async with self._db.write() as conn:
             blueprint = await self._blueprints.get(blueprint_id, conn)
             return await self._upsert(conn, blueprint, bodies, options)
 
-    async def _upsert(  # noqa: C901, PLR0912
+    async def _upsert(
         self,
         conn: AsyncConnection,
         blueprint: JSONObject,
@@ -354,6 +363,7 @@ class EntityStore:
         existing = await self._fetch(conn, bp, [identifier for _, identifier, _ in resolved])
         pending: dict[str, Entity] = {}
         merged: list[tuple[int, Entity, bool]] = []
+        unchanged: set[int] = set()
         for index, identifier, entity_input in resolved:
             current = pending.get(identifier) or existing.get(identifier)
             entity = merge_entity(current, entity_input, identifier, bp, merge=options.merge)
@@ -363,8 +373,13 @@ class EntityStore:
                 result.errors.append(_error(index, identifier, exc))
                 continue
             entity.datasource = options.datasource
-            entity.updated_at = now
-            entity.updated_by = options.actor
+            if current is not None and current.same_content(entity):
+                # Nothing to write: keep the stored row (and its updatedAt) as it is.
+                unchanged.add(index)
+                entity = current
+            else:
+                entity.updated_at = now
+                entity.updated_by = options.actor
             if current is None:
                 entity.created_at, entity.created_by = now, options.actor
             pending[identifier] = entity
@@ -395,21 +410,35 @@ class EntityStore:
                 stored.append((index, entity, created))
         # create only the targets some stored entity still points at
         to_create = [
-            Entity(target, target_id, title=target_id, datasource=options.datasource,
-                   created_at=now, updated_at=now, created_by=options.actor, updated_by=options.actor)
+            Entity(
+                target,
+                target_id,
+                title=target_id,
+                datasource=options.datasource,
+                created_at=now,
+                updated_at=now,
+                created_by=options.actor,
+                updated_by=options.actor,
+            )
             for target, target_id in creatable
             if any(p not in failed_positions for p in wanted[(target, target_id)])
-        ]  # fmt: skip
+        ]
 
         # 4. write (unless only validating)
         if not options.validation_only:
-            await self._write(conn, [entity for _, entity, _ in stored], existing, blueprint)
+            await self._write(
+                conn, [entity for index, entity, _ in stored if index not in unchanged], existing, blueprint
+            )
             if to_create:
                 await conn.execute(
-                    self._db.insert(_e).on_conflict_do_nothing(), [_entity_row(e) for e in to_create]
+                    self._db.insert(_e).on_conflict_do_nothing(),
+                    [_entity_row(e) for e in to_create],
                 )
         for index, entity, created in stored:
-            result.entities.append({"index": index, "identifier": entity.identifier, "created": created})
+            outcome = {"index": index, "identifier": entity.identifier, "created": created}
+            if index in unchanged:
+                outcome["unchanged"] = True
+            result.entities.append(outcome)
             result.stored[index] = entity
         result.errors.sort(key=lambda error: error["index"])
         return result
@@ -431,33 +460,55 @@ class EntityStore:
             index_elements=[_e.c.blueprint, _e.c.identifier],
             set_={
                 name: insert.excluded[name]
-                for name in ("title", "icon", "team", "properties", "relations", "datasource",
-                             "updated_at", "updated_by")
-            },  # fmt: skip
+                for name in (
+                    "title",
+                    "icon",
+                    "team",
+                    "properties",
+                    "relations",
+                    "datasource",
+                    "updated_at",
+                    "updated_by",
+                )
+            },
         )
         await conn.execute(upsert, rows)
         changed = [
             entity
             for entity in latest.values()
-            if entity.identifier not in existing or existing[entity.identifier].relations != entity.relations
+            if entity.identifier not in existing
+            or existing[entity.identifier].relations != entity.relations
         ]
         bp = blueprint["identifier"]
-        stale = [e.identifier for e in changed if e.identifier in existing and existing[e.identifier].relations]
+        stale = [
+            e.identifier
+            for e in changed
+            if e.identifier in existing and existing[e.identifier].relations
+        ]
         for chunk in _chunks(stale):
             await conn.execute(delete(_r).where(_r.c.blueprint == bp, _r.c.identifier.in_(chunk)))
         relation_rows = [
-            {"blueprint": bp, "identifier": entity.identifier, "relation": name,
-             "target_blueprint": target, "target_identifier": target_id}
+            {
+                "blueprint": bp,
+                "identifier": entity.identifier,
+                "relation": name,
+                "target_blueprint": target,
+                "target_identifier": target_id,
+            }
             for entity in changed
             for name, target, target_id in relation_targets(entity, blueprint)
-        ]  # fmt: skip
+        ]
         if relation_rows:
             await conn.execute(self._db.insert(_r).on_conflict_do_nothing(), relation_rows)
 
-    async def _resolve_identifier(self, conn: AsyncConnection, bp: str, identifier: str | Query) -> str:
+    async def _resolve_identifier(
+        self, conn: AsyncConnection, bp: str, identifier: str | Query
+    ) -> str:
         if isinstance(identifier, str):
             return identifier
-        scoped = Query("and", (*identifier.rules,)) if identifier.combinator == "and" else identifier
+        scoped = (
+            Query("and", (*identifier.rules,)) if identifier.combinator == "and" else identifier
+        )
         found = [
             e.identifier
             async for e in self.iter_matching(
@@ -466,17 +517,22 @@ class EntityStore:
         ]
         if len(found) != 1:
             message = (
-                "the search identifier matched no entity" if not found
+                "the search identifier matched no entity"
+                if not found
                 else "the search identifier matched more than one entity"
-            )  # fmt: skip
+            )
             raise NotFoundError(message)
         return found[0]
 
-    async def _resolve_queries(self, conn: AsyncConnection, blueprint: JSONObject, entity: EntityInput) -> None:
+    async def _resolve_queries(
+        self, conn: AsyncConnection, blueprint: JSONObject, entity: EntityInput
+    ) -> None:
         if isinstance(entity.team, Query):
             entity.team = [
                 e.identifier
-                async for e in self.iter_matching(Query("and", (_blueprint_rule("_team"), entity.team)), conn=conn)
+                async for e in self.iter_matching(
+                    Query("and", (_blueprint_rule("_team"), entity.team)), conn=conn
+                )
             ]
         if not entity.relations:
             return
@@ -485,7 +541,9 @@ class EntityStore:
                 continue
             spec = blueprint["relations"].get(name)
             if spec is None:
-                message = f"relation {name!r} is not defined on blueprint {blueprint['identifier']!r}"
+                message = (
+                    f"relation {name!r} is not defined on blueprint {blueprint['identifier']!r}"
+                )
                 raise InvalidInputError(message)
             found = [
                 e.identifier
@@ -498,7 +556,9 @@ class EntityStore:
             elif len(found) == 1:
                 entity.relations[name] = found[0]
             else:
-                message = f"the search query of relation {name!r} matched {len(found)} entities, not one"
+                message = (
+                    f"the search query of relation {name!r} matched {len(found)} entities, not one"
+                )
                 raise NotFoundError(message)
 
     async def delete_many(
@@ -536,11 +596,17 @@ class EntityStore:
                 by_blueprint.setdefault(bp, []).append(identifier)
             for bp, ids in by_blueprint.items():
                 for chunk in _chunks(sorted(ids)):
-                    await conn.execute(delete(_e).where(_e.c.blueprint == bp, _e.c.identifier.in_(chunk)))
-                    await conn.execute(delete(_r).where(_r.c.blueprint == bp, _r.c.identifier.in_(chunk)))
+                    await conn.execute(
+                        delete(_e).where(_e.c.blueprint == bp, _e.c.identifier.in_(chunk))
+                    )
+                    await conn.execute(
+                        delete(_r).where(_r.c.blueprint == bp, _r.c.identifier.in_(chunk))
+                    )
             return [i for i in identifiers if i in present]
 
-    async def _dependents(self, conn: AsyncConnection, targets: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    async def _dependents(
+        self, conn: AsyncConnection, targets: set[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
         found: set[tuple[str, str]] = set()
         for chunk in _chunks(sorted(targets)):
             rows = await conn.execute(
@@ -560,21 +626,31 @@ class EntityStore:
             for row in rows:
                 key = (row.blueprint, row.identifier)
                 if key not in doomed:
-                    holders.setdefault(key, []).append((row.relation, row.target_blueprint, row.target_identifier))
+                    holders.setdefault(key, []).append(
+                        (row.relation, row.target_blueprint, row.target_identifier)
+                    )
         now = now_us()
         for (bp, identifier), references in holders.items():
-            row = (await conn.execute(select(_e).where(_e.c.blueprint == bp, _e.c.identifier == identifier))).first()
-            if row is None:
+            holder = (
+                await conn.execute(
+                    select(_e).where(_e.c.blueprint == bp, _e.c.identifier == identifier)
+                )
+            ).first()
+            if holder is None:
                 continue
-            relations = dict(row.relations)
+            relations = dict(holder.relations)
             for name, _, target_id in references:
                 value = relations.get(name)
-                relations[name] = [v for v in value if v != target_id] if isinstance(value, list) else None
+                relations[name] = (
+                    [v for v in value if v != target_id] if isinstance(value, list) else None
+                )
                 await conn.execute(
                     delete(_r).where(
-                        _r.c.blueprint == bp, _r.c.identifier == identifier, _r.c.relation == name,
+                        _r.c.blueprint == bp,
+                        _r.c.identifier == identifier,
+                        _r.c.relation == name,
                         _r.c.target_identifier == target_id,
-                    )  # fmt: skip
+                    )
                 )
             await conn.execute(
                 _e.update()
@@ -583,7 +659,12 @@ class EntityStore:
             )
 
     async def delete_one(
-        self, blueprint_id: str, identifier: str, *, delete_dependents: bool, owner: str | None = None
+        self,
+        blueprint_id: str,
+        identifier: str,
+        *,
+        delete_dependents: bool,
+        owner: str | None = None,
     ) -> None:
         deleted = await self.delete_many(
             blueprint_id, [identifier], delete_dependents=delete_dependents, owner=owner
@@ -594,7 +675,12 @@ class EntityStore:
 
 
 def _blueprint_rule(blueprint: str) -> Query:
-    return parse_query({"combinator": "and", "rules": [{"property": "$blueprint", "operator": "=", "value": blueprint}]})
+    return parse_query(
+        {
+            "combinator": "and",
+            "rules": [{"property": "$blueprint", "operator": "=", "value": blueprint}],
+        }
+    )
 
 
 def _shown_identifier(body: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from sqlalchemy import delete, desc, select
@@ -57,24 +58,32 @@ class IntegrationStore:
             record["runSummary"] = run_summary(await self._recent_runs(conn, identifier, 50))
             return record
 
-    async def list(self) -> list[JSONObject]:
+    async def list(self) -> builtins.list[JSONObject]:
         async with self._db.read() as conn:
             rows = await conn.execute(select(_i.c.body).order_by(_i.c.identifier))
             records = [row.body for row in rows]
             for record in records:
-                record["runSummary"] = run_summary(await self._recent_runs(conn, record["identifier"], 20))
+                record["runSummary"] = run_summary(
+                    await self._recent_runs(conn, record["identifier"], 20)
+                )
             return records
 
     async def create(self, body: Any, *, actor: str | None) -> tuple[JSONObject, ResyncRequest]:
         now = now_us()
         record = new_integration(body, now=now, base_url=self.base_url)
         async with self._db.write() as conn:
-            exists = (await conn.execute(select(_i.c.identifier).where(_i.c.identifier == record["identifier"]))).first()
+            exists = (
+                await conn.execute(
+                    select(_i.c.identifier).where(_i.c.identifier == record["identifier"])
+                )
+            ).first()
             if exists is not None:
                 message = f"integration {record['identifier']!r} already exists"
                 raise ConflictError(message, code="identifier_taken")
             await conn.execute(
-                _i.insert().values(identifier=record["identifier"], body=record, created_at=now, updated_at=now)
+                _i.insert().values(
+                    identifier=record["identifier"], body=record, created_at=now, updated_at=now
+                )
             )
             # Ocean 0.44-0.48 syncs a fresh integration only when a resync request exists.
             request = await self._add_request(conn, record["identifier"], "create", actor, now)
@@ -96,9 +105,13 @@ class IntegrationStore:
     ) -> tuple[JSONObject, ResyncRequest | None]:
         now = now_us()
         async with self._db.write() as conn:
-            record, _ = patch_integration(await self._get(conn, identifier), {"config": config}, now=now)
+            record, _ = patch_integration(
+                await self._get(conn, identifier), {"config": config}, now=now
+            )
             await self._save(conn, record, now)
-            request = await self._add_request(conn, identifier, "config", actor, now) if trigger else None
+            request = (
+                await self._add_request(conn, identifier, "config", actor, now) if trigger else None
+            )
         return record, request
 
     async def set_resync_state(self, identifier: str, body: Any) -> JSONObject:
@@ -108,7 +121,9 @@ class IntegrationStore:
             await self._save(conn, record, now)
         return record
 
-    async def request_resync(self, identifier: str, *, source: str, actor: str | None) -> ResyncRequest:
+    async def request_resync(
+        self, identifier: str, *, source: str, actor: str | None
+    ) -> ResyncRequest:
         """Record a trigger without changing the record (UI button, CLI, schedule)."""
         now = now_us()
         async with self._db.write() as conn:
@@ -118,7 +133,9 @@ class IntegrationStore:
     async def _save(self, conn: AsyncConnection, record: JSONObject, now: int) -> None:
         record.pop("runSummary", None)
         await conn.execute(
-            _i.update().where(_i.c.identifier == record["identifier"]).values(body=record, updated_at=now)
+            _i.update()
+            .where(_i.c.identifier == record["identifier"])
+            .values(body=record, updated_at=now)
         )
 
     async def _add_request(
@@ -126,7 +143,9 @@ class IntegrationStore:
     ) -> ResyncRequest:
         request = ResyncRequest(new_request_id(now), identifier, source, actor, now)
         await conn.execute(
-            _q.insert().values(id=request.id, integration=identifier, source=source, actor=actor, created_at=now)
+            _q.insert().values(
+                id=request.id, integration=identifier, source=source, actor=actor, created_at=now
+            )
         )
         return request
 
@@ -135,17 +154,26 @@ class IntegrationStore:
             record = await self._get(conn, identifier)
             row = (
                 await conn.execute(
-                    select(_q).where(_q.c.integration == identifier).order_by(desc(_q.c.created_at)).limit(1)
+                    select(_q)
+                    .where(_q.c.integration == identifier)
+                    .order_by(desc(_q.c.created_at))
+                    .limit(1)
                 )
             ).first()
             return record, None if row is None else _request(row)
 
-    async def requests_after(self, identifier: str, request_id: str | None, limit: int = 100) -> list[ResyncRequest]:
+    async def requests_after(
+        self, identifier: str, request_id: str | None, limit: int = 100
+    ) -> builtins.list[ResyncRequest]:
         """Requests created after ``request_id`` (for SSE resumption), oldest first."""
         async with self._db.read() as conn:
             statement = select(_q).where(_q.c.integration == identifier)
             if request_id:
-                anchor = (await conn.execute(select(_q.c.created_at, _q.c.id).where(_q.c.id == request_id))).first()
+                anchor = (
+                    await conn.execute(
+                        select(_q.c.created_at, _q.c.id).where(_q.c.id == request_id)
+                    )
+                ).first()
                 if anchor is None:
                     return []
                 statement = statement.where(_q.c.id > anchor.id)
@@ -163,14 +191,18 @@ class IntegrationStore:
 
     # --- run history -----------------------------------------------------------------------------
 
-    async def _recent_runs(self, conn: AsyncConnection, identifier: str, limit: int) -> list[JSONObject]:
+    async def _recent_runs(
+        self, conn: AsyncConnection, identifier: str, limit: int
+    ) -> builtins.list[JSONObject]:
         rows = await conn.execute(
-            select(_runs.c.body).where(_runs.c.integration == identifier)
-            .order_by(desc(_runs.c.started_at)).limit(limit)
-        )  # fmt: skip
+            select(_runs.c.body)
+            .where(_runs.c.integration == identifier)
+            .order_by(desc(_runs.c.started_at))
+            .limit(limit)
+        )
         return [row.body for row in rows]
 
-    async def list_runs(self, identifier: str, *, limit: int = 50) -> list[JSONObject]:
+    async def list_runs(self, identifier: str, *, limit: int = 50) -> builtins.list[JSONObject]:
         async with self._db.read() as conn:
             await self._get(conn, identifier)
             return await self._recent_runs(conn, identifier, limit)
@@ -178,7 +210,11 @@ class IntegrationStore:
     async def get_run(self, identifier: str, run_id: str) -> JSONObject:
         async with self._db.read() as conn:
             row = (
-                await conn.execute(select(_runs.c.body).where(_runs.c.id == run_id, _runs.c.integration == identifier))
+                await conn.execute(
+                    select(_runs.c.body).where(
+                        _runs.c.id == run_id, _runs.c.integration == identifier
+                    )
+                )
             ).first()
         if row is None:
             message = f"run {run_id!r} of integration {identifier!r} was not found"
@@ -196,11 +232,22 @@ class IntegrationStore:
             if current is not None and current.integration != identifier:
                 message = f"run {run_id!r} belongs to another integration"
                 raise ConflictError(message)
-            if current is not None and current.status != RunStatus.RUNNING.value and run["status"] == RunStatus.RUNNING.value:
+            if (
+                current is not None
+                and current.status != RunStatus.RUNNING.value
+                and run["status"] == RunStatus.RUNNING.value
+            ):
                 return dict(current.body)  # a finished run never goes back to running
-            values = {"status": run["status"], "started_at": from_iso(run["startedAt"]), "heartbeat_at": now, "body": run}
+            values = {
+                "status": run["status"],
+                "started_at": from_iso(run["startedAt"]),
+                "heartbeat_at": now,
+                "body": run,
+            }
             if current is None:
-                await conn.execute(_runs.insert().values(id=run_id, integration=identifier, **values))
+                await conn.execute(
+                    _runs.insert().values(id=run_id, integration=identifier, **values)
+                )
                 await self._prune(conn, identifier)
             else:
                 await conn.execute(_runs.update().where(_runs.c.id == run_id).values(**values))
@@ -209,42 +256,62 @@ class IntegrationStore:
     async def _prune(self, conn: AsyncConnection, identifier: str) -> None:
         cutoff = (
             await conn.execute(
-                select(_runs.c.started_at).where(_runs.c.integration == identifier)
-                .order_by(desc(_runs.c.started_at)).offset(RUN_HISTORY_KEPT).limit(1)
+                select(_runs.c.started_at)
+                .where(_runs.c.integration == identifier)
+                .order_by(desc(_runs.c.started_at))
+                .offset(RUN_HISTORY_KEPT)
+                .limit(1)
             )
-        ).first()  # fmt: skip
+        ).first()
         if cutoff is not None:
             await conn.execute(
-                delete(_runs).where(_runs.c.integration == identifier, _runs.c.started_at <= cutoff.started_at)
+                delete(_runs).where(
+                    _runs.c.integration == identifier, _runs.c.started_at <= cutoff.started_at
+                )
             )
 
     async def heartbeat_run(self, identifier: str, run_id: str) -> None:
         async with self._db.write() as conn:
             updated = await conn.execute(
-                _runs.update().where(_runs.c.id == run_id, _runs.c.integration == identifier)
+                _runs.update()
+                .where(_runs.c.id == run_id, _runs.c.integration == identifier)
                 .values(heartbeat_at=now_us())
-            )  # fmt: skip
+            )
             if updated.rowcount == 0:
                 message = f"run {run_id!r} of integration {identifier!r} was not found"
                 raise NotFoundError(message)
 
-    async def fail_stale_runs(self, timeout_us: int) -> list[JSONObject]:
+    async def fail_stale_runs(self, timeout_us: int) -> builtins.list[JSONObject]:
         """Mark running runs whose heartbeat stopped as failed (and the integration's state)."""
         now = now_us()
-        failed: list[JSONObject] = []
+        failed: builtins.list[JSONObject] = []
         async with self._db.write() as conn:
             rows = (
                 await conn.execute(
-                    select(_runs).where(_runs.c.status == RunStatus.RUNNING.value, _runs.c.heartbeat_at < now - timeout_us)
+                    select(_runs).where(
+                        _runs.c.status == RunStatus.RUNNING.value,
+                        _runs.c.heartbeat_at < now - timeout_us,
+                    )
                 )
             ).all()
             for row in rows:
                 run = stale_run_update(row.body, now=now, last_heartbeat=row.heartbeat_at)
-                await conn.execute(_runs.update().where(_runs.c.id == row.id).values(status=run["status"], body=run))
-                record_row = (await conn.execute(select(_i.c.body).where(_i.c.identifier == row.integration))).first()
-                if record_row is not None and record_row.body.get("resyncState", {}).get("status") == "running":
+                await conn.execute(
+                    _runs.update()
+                    .where(_runs.c.id == row.id)
+                    .values(status=run["status"], body=run)
+                )
+                record_row = (
+                    await conn.execute(select(_i.c.body).where(_i.c.identifier == row.integration))
+                ).first()
+                if (
+                    record_row is not None
+                    and record_row.body.get("resyncState", {}).get("status") == "running"
+                ):
                     record = apply_resync_state(
-                        record_row.body, {"status": "failed", "lastResyncEnd": run["endedAt"]}, now=now
+                        record_row.body,
+                        {"status": "failed", "lastResyncEnd": run["endedAt"]},
+                        now=now,
                     )
                     await self._save(conn, record, now)
                 failed.append({**run, "integration": row.integration})
@@ -252,36 +319,48 @@ class IntegrationStore:
 
     # --- ingest (Ocean's metrics, heartbeats and kind examples) ---------------------------------
 
-    async def record_kind_metrics(self, identifier: str, event_id: str, kind_key: str, body: JSONObject) -> None:
+    async def record_kind_metrics(
+        self, identifier: str, event_id: str, kind_key: str, body: JSONObject
+    ) -> None:
         now = now_us()
         table = schema.ingest_events
         async with self._db.write() as conn:
             insert = self._db.insert(table)
             await conn.execute(
-                insert.values(integration=identifier, event_id=event_id, kind_key=kind_key, body=body, updated_at=now)
-                .on_conflict_do_update(
+                insert.values(
+                    integration=identifier,
+                    event_id=event_id,
+                    kind_key=kind_key,
+                    body=body,
+                    updated_at=now,
+                ).on_conflict_do_update(
                     index_elements=[table.c.integration, table.c.event_id, table.c.kind_key],
                     set_={"body": insert.excluded.body, "updated_at": insert.excluded.updated_at},
                 )
-            )  # fmt: skip
+            )
 
-    async def kind_metrics(self, identifier: str, event_id: str | None = None) -> list[JSONObject]:
+    async def kind_metrics(
+        self, identifier: str, event_id: str | None = None
+    ) -> builtins.list[JSONObject]:
         table = schema.ingest_events
         async with self._db.read() as conn:
             if event_id is None:
                 latest = (
                     await conn.execute(
-                        select(table.c.event_id).where(table.c.integration == identifier)
-                        .order_by(desc(table.c.updated_at)).limit(1)
+                        select(table.c.event_id)
+                        .where(table.c.integration == identifier)
+                        .order_by(desc(table.c.updated_at))
+                        .limit(1)
                     )
-                ).first()  # fmt: skip
+                ).first()
                 if latest is None:
                     return []
                 event_id = latest.event_id
             rows = await conn.execute(
-                select(table.c.body).where(table.c.integration == identifier, table.c.event_id == event_id)
+                select(table.c.body)
+                .where(table.c.integration == identifier, table.c.event_id == event_id)
                 .order_by(table.c.kind_key)
-            )  # fmt: skip
+            )
             return [row.body for row in rows]
 
     async def record_examples(self, identifier: str, kind: str, examples: Any) -> None:
@@ -290,9 +369,10 @@ class IntegrationStore:
         async with self._db.write() as conn:
             insert = self._db.insert(table)
             await conn.execute(
-                insert.values(integration=identifier, kind=kind, body=examples, updated_at=now)
-                .on_conflict_do_update(
+                insert.values(
+                    integration=identifier, kind=kind, body=examples, updated_at=now
+                ).on_conflict_do_update(
                     index_elements=[table.c.integration, table.c.kind],
                     set_={"body": insert.excluded.body, "updated_at": insert.excluded.updated_at},
                 )
-            )  # fmt: skip
+            )

@@ -25,7 +25,7 @@ __all__ = ["metadata"]
 
 
 class JSONText(TypeDecorator[Any]):
-    """A JSON document stored as text, serialised with orjson (fast, and identical on both engines)."""
+    """A JSON document stored as text, serialised with orjson (fast; identical on both engines)."""
 
     impl = Text
     cache_ok = True
@@ -157,4 +157,3 @@ kind_examples = Table(
     Column("body", JSONText, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
-

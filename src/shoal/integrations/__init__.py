@@ -1,0 +1,1 @@
+"""Integrations bundled with Shoal, one package per source."""

@@ -1,0 +1,377 @@
+"""One resync: kinds in config order → batches → map → load, then the delete phase.
+
+No transport or scheduling here: the supervisor starts a :class:`Resync` as a task and aborts it
+by cancelling that task. Cancellation is never caught: an aborted run stops at its next await,
+runs no further kind and no delete phase, and the supervisor records it as aborted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shoal.errors import CatalogError, CatalogUnavailableError, LoadError, ShoalError
+from shoal.sync.catalog_client import CatalogClient, UpsertResult
+from shoal.sync.integration import Integration, RawBatch
+from shoal.sync.mapping import MappingConfig, compile_resource
+from shoal.sync.run_record import DeletePhase, KindProgress, KindStatus, RunRecord, RunStatus
+from shoal.types import JSONObject
+
+__all__ = ["KindFailed", "Resync", "ResyncOptions", "plan_deletions"]
+
+log = logging.getLogger("shoal.sync")
+
+PIPELINE_DEPTH = 2
+"""Raw pages fetched ahead of mapping/loading: overlap without unbounded memory."""
+
+
+class KindFailed(ShoalError):
+    """Raised inside a kind to stop it; the run records it and moves on to the next kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResyncOptions:
+    progress_interval: float = 1.0
+    """Seconds between run-record reports (they double as the heartbeat)."""
+
+
+@dataclass(slots=True)
+class _Seen:
+    """Entities this run wrote or confirmed, per blueprint: the delete phase keeps these."""
+
+    by_blueprint: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(self, blueprint: str, identifiers: Iterable[str]) -> None:
+        self.by_blueprint.setdefault(blueprint, set()).update(identifiers)
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key[1] in self.by_blueprint.get(key[0], ())
+
+
+class Resync:
+    """One run over all resources of the mapping config."""
+
+    def __init__(
+        self,
+        *,
+        record: RunRecord,
+        integration: Integration,
+        client: CatalogClient,
+        config: MappingConfig,
+        options: ResyncOptions | None = None,
+        on_progress: Callable[[RunRecord], None] | None = None,
+    ) -> None:
+        self.record = record
+        self._integration = integration
+        self._client = client
+        self._config = config
+        self._options = options or ResyncOptions()
+        self._seen = _Seen()
+        self._related: set[tuple[str, str, str]] = set()
+        self._on_progress = on_progress
+        self._group: asyncio.TaskGroup | None = None
+
+    async def run(self) -> RunRecord:
+        """Run to the end and return the record (completed or failed).
+
+        Raises CancelledError when aborted; the caller records the abort.
+        """
+        record = self.record
+        record.kinds = [KindProgress(r.kind, i) for i, r in enumerate(self._config.resources)]
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            reporter = group.create_task(self._report_progress(), name=f"{record.id}-progress")
+            try:
+                for resource, progress in zip(self._config.resources, record.kinds, strict=True):
+                    await self._run_kind(resource, progress)
+                try:
+                    await self._delete_phase()
+                except (CatalogError, CatalogUnavailableError) as exc:
+                    record.error = f"delete phase failed: {exc}"
+                    record.delete_phase.status = "failed"
+                    record.delete_phase.reason = str(exc)
+            finally:
+                reporter.cancel()
+        record.finish(RunStatus.FAILED if record.failed_kinds or record.error else RunStatus.COMPLETED)
+        return record
+
+    async def _report_progress(self) -> None:
+        while True:
+            await asyncio.sleep(self._options.progress_interval)
+            try:
+                await self._client.report_run(self.record.integration, self.record.to_json())
+            except (CatalogError, CatalogUnavailableError) as exc:
+                log.warning("could not report progress of %s: %s", self.record.id, exc)
+
+    # --- one kind ------------------------------------------------------------------------------
+
+    async def _run_kind(self, resource: Any, progress: KindProgress) -> None:
+        progress.status = KindStatus.RUNNING
+        self._notify()
+        try:
+            if not self._integration.has_kind(resource.kind):
+                message = f"the integration has no handler for kind {resource.kind!r}"
+                raise KindFailed(message)
+            compiled = compile_resource(resource)
+            assert self._group is not None
+            async with _Prefetch(self._group, self._integration.fetch(resource.kind)) as pages:
+                async for batch in pages:
+                    progress.fetched += len(batch)
+                    await self._load_batch(compiled, batch, progress)
+                    self._notify()
+        except KindFailed as exc:
+            self._fail_kind(progress, str(exc))
+        except (LoadError, CatalogError, CatalogUnavailableError) as exc:
+            self._fail_kind(progress, f"the catalog refused entities of kind {resource.kind!r}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - the guard around integration code: any error stops the kind
+            log.exception("kind %s of %s failed", resource.kind, self.record.integration)
+            self._fail_kind(progress, f"{type(exc).__name__}: {exc}")
+        else:
+            progress.status = KindStatus.COMPLETED
+        self._notify()
+
+    def _fail_kind(self, progress: KindProgress, message: str) -> None:
+        progress.status = KindStatus.FAILED
+        progress.record_error(message)
+        log.warning("kind %s stopped: %s", progress.kind, message)
+
+    async def _load_batch(self, compiled: Any, batch: RawBatch, progress: KindProgress) -> None:
+        mapped = compiled.map_batch(batch)
+        progress.filtered_out += mapped.filtered_out
+        if mapped.errors:
+            progress.failed += len(mapped.errors)
+            for error in mapped.errors:
+                progress.record_error(f"mapping {error.field}: {error.message}", error.preview)
+            first = mapped.errors[0]
+            message = f"{len(mapped.errors)} item(s) could not be mapped, e.g. {first}"
+            raise KindFailed(message)
+        progress.mapped += len(mapped.entities)
+        by_blueprint: dict[str, list[JSONObject]] = {}
+        for entity in mapped.entities:
+            by_blueprint.setdefault(entity["blueprint"], []).append(entity)
+        results = await asyncio.gather(
+            *(self._upsert(blueprint, entities) for blueprint, entities in by_blueprint.items())
+        )
+        refused = 0
+        for (blueprint, entities), result in zip(by_blueprint.items(), results, strict=True):
+            stored = [e.identifier for e in result.entities]
+            self._seen.add(blueprint, stored)
+            unchanged = sum(1 for e in result.entities if e.unchanged)
+            progress.unchanged += unchanged
+            progress.upserted += len(stored) - unchanged
+            for error in result.errors:
+                refused += 1
+                progress.record_error(error.message, _entity_preview(entities[error.index]))
+            if self._config.create_missing_related_entities:
+                self._protect_related(blueprint, entities, result)
+        if refused:
+            progress.failed += refused
+            message = f"the catalog refused {refused} entit{'y' if refused == 1 else 'ies'}"
+            raise KindFailed(message)
+
+    async def _upsert(self, blueprint: str, entities: list[JSONObject]) -> UpsertResult:
+        return await self._client.upsert_entities(
+            blueprint,
+            entities,
+            merge=self._config.enable_merge_entity,
+            create_missing_related_entities=self._config.create_missing_related_entities,
+            run_id=self.record.id,
+        )
+
+    def _protect_related(self, blueprint: str, entities: list[JSONObject], result: UpsertResult) -> None:
+        """Relation targets of kept entities may have been auto-created: never delete those."""
+        self._related.update(
+            (blueprint, name, target)
+            for stored in result.entities
+            for name, value in (entities[stored.index].get("relations") or {}).items()
+            for target in _relation_identifiers(value)
+        )
+
+    def _notify(self) -> None:
+        if self._on_progress is not None:
+            self._on_progress(self.record)
+
+    # --- the delete phase ------------------------------------------------------------------------
+
+    async def _delete_phase(self) -> None:
+        phase = self.record.delete_phase
+        failed = self.record.failed_kinds
+        if failed:
+            phase.status = "skipped"
+            names = ", ".join(f"{k.kind} (#{k.index})" for k in failed)
+            phase.reason = f"kind(s) failed: {names}; nothing is deleted after an incomplete resync"
+            return
+        phase.status = "running"
+        self._notify()
+        owned: list[tuple[str, str]] = []
+        async for page in self._client.iter_datasource_entities(
+            self._client.datasource_prefix, self._client.datasource_suffix
+        ):
+            owned.extend((e["blueprint"], e["identifier"]) for e in page)
+        related_blueprints = await self._relation_targets_by_name()
+        protected = {
+            (related_blueprints[(blueprint, name)], identifier)
+            for blueprint, name, identifier in self._related
+            if (blueprint, name) in related_blueprints
+        }
+        plan = plan_deletions(owned, self._seen, protected, self._config.entity_deletion_threshold)
+        phase.owned, phase.stale = len(owned), len(plan.stale)
+        if plan.blocked_reason is not None:
+            phase.status, phase.reason = "blocked", plan.blocked_reason
+            log.warning("delete phase of %s blocked: %s", self.record.id, plan.blocked_reason)
+            return
+        deleted = await self._delete(plan.stale)
+        phase.deleted = deleted
+        phase.status = "done"
+
+    async def _relation_targets_by_name(self) -> dict[tuple[str, str], str]:
+        """(blueprint, relation) → target blueprint, over the blueprints this run wrote."""
+        if not self._config.create_missing_related_entities:
+            return {}
+        targets: dict[tuple[str, str], str] = {}
+        for blueprint in {b for b, _, _ in self._related}:
+            body = await self._client.get_blueprint(blueprint)
+            for name, relation in ((body or {}).get("relations") or {}).items():
+                targets[(blueprint, name)] = relation["target"]
+        return targets
+
+    async def _delete(self, stale: list[tuple[str, str]]) -> int:
+        by_blueprint: dict[str, list[str]] = {}
+        for blueprint, identifier in stale:
+            by_blueprint.setdefault(blueprint, []).append(identifier)
+        dependents = self._config.delete_dependent_entities
+        order = await self._deletion_order(list(by_blueprint)) if not dependents else list(by_blueprint)
+        total = 0
+        for blueprint in order:
+            deleted = await self._client.delete_entities(
+                blueprint, by_blueprint[blueprint], delete_dependents=dependents, run_id=self.record.id
+            )
+            total += len(deleted)
+            self._count_deleted(blueprint, len(deleted))
+            self._notify()
+        return total
+
+    async def _deletion_order(self, blueprints: list[str]) -> list[str]:
+        """Blueprints whose entities point at others go first (dependents before targets)."""
+        edges: dict[str, set[str]] = {}
+        for blueprint in blueprints:
+            body = await self._client.get_blueprint(blueprint) or {}
+            edges[blueprint] = {
+                r["target"] for r in (body.get("relations") or {}).values() if r["target"] != blueprint
+            }
+        return dependents_first(blueprints, edges)
+
+    def _count_deleted(self, blueprint: str, count: int) -> None:
+        for kind, resource in zip(self.record.kinds, self._config.resources, strict=True):
+            mapped_blueprint = resource.port.entity.mappings.blueprint.strip().strip('"')
+            if mapped_blueprint == blueprint:
+                kind.deleted += count
+                return
+
+
+@dataclass(frozen=True, slots=True)
+class DeletionPlan:
+    stale: list[tuple[str, str]]
+    blocked_reason: str | None = None
+
+
+def plan_deletions(
+    owned: list[tuple[str, str]],
+    seen: Any,
+    protected: set[tuple[str, str]],
+    threshold: float,
+) -> DeletionPlan:
+    """Which owned entities to delete: not seen, not protected, and not too many of them."""
+    stale = [key for key in owned if key not in seen and key not in protected]
+    if owned and stale and len(stale) / len(owned) > threshold:
+        reason = (
+            f"deleting {len(stale)} of {len(owned)} owned entities "
+            f"({len(stale) / len(owned):.0%}) would cross entityDeletionThreshold {threshold:g}; "
+            "nothing was deleted"
+        )
+        return DeletionPlan(stale, reason)
+    return DeletionPlan(stale)
+
+
+def dependents_first(blueprints: list[str], edges: dict[str, set[str]]) -> list[str]:
+    """Order ``blueprints`` so that one pointing at another comes before it (cycles: as given)."""
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(blueprint: str) -> None:
+        if blueprint in ordered or blueprint in visiting:
+            return
+        visiting.add(blueprint)
+        for other in blueprints:  # everything that points at `blueprint` goes first
+            if blueprint in edges.get(other, set()):
+                visit(other)
+        visiting.discard(blueprint)
+        ordered.append(blueprint)
+
+    for blueprint in blueprints:
+        visit(blueprint)
+    return ordered
+
+
+def _relation_identifiers(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return (v for v in value if isinstance(v, str))
+    return ()
+
+
+def _entity_preview(entity: JSONObject) -> str:
+    identifier = entity.get("identifier")
+    return f"{entity.get('blueprint')}/{identifier}" if isinstance(identifier, str) else str(identifier)[:200]
+
+
+class _Prefetch:
+    """Fetch up to ``PIPELINE_DEPTH`` pages ahead of mapping and loading.
+
+    The producer task lives in the run's task group and never fails it: a source error is
+    handed to the consumer through the queue and re-raised there, so it stops only its kind.
+    Leaving the block (normally, by error or by cancellation) cancels the producer.
+    """
+
+    _DONE: Any = object()
+
+    def __init__(self, group: asyncio.TaskGroup, source: AsyncIterator[RawBatch]) -> None:
+        self._group = group
+        self._source = source
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(PIPELINE_DEPTH)
+        self._producer: asyncio.Task[None] | None = None
+
+    async def _produce(self) -> None:
+        try:
+            async for batch in self._source:
+                await self._queue.put(batch)
+        except Exception as exc:  # noqa: BLE001 - re-raised by the consumer
+            await self._queue.put(exc)
+        else:
+            await self._queue.put(self._DONE)
+        finally:
+            close = getattr(self._source, "aclose", None)
+            if close is not None:  # run the handler's own cleanup now, not at garbage collection
+                await close()
+
+    async def __aenter__(self) -> AsyncIterator[RawBatch]:
+        self._producer = self._group.create_task(self._produce(), name="prefetch")
+        return self._pages()
+
+    async def _pages(self) -> AsyncIterator[RawBatch]:
+        while True:
+            item = await self._queue.get()
+            if item is self._DONE:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._producer is not None and not self._producer.done():
+            self._producer.cancel()
+            await asyncio.wait({self._producer})

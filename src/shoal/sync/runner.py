@@ -1,0 +1,219 @@
+"""Runs an integration against a catalog: setup, the supervisor, its triggers and state reports."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from shoal.clock import utcnow
+from shoal.errors import CatalogError, CatalogUnavailableError, ConfigError
+from shoal.sync.catalog_client import PORT_LIMITS, SHOAL_LIMITS, CatalogClient
+from shoal.sync.integration import Integration
+from shoal.sync.mapping import MappingConfig, parse_mapping_config
+from shoal.sync.resync import Resync, ResyncOptions
+from shoal.sync.run_record import RunRecord, RunStatus
+from shoal.sync.settings import RunnerSettings
+from shoal.sync.supervisor import Supervisor, Trigger
+from shoal.sync.triggers import ScheduleClock, listen_for_events, poll_requests, run_schedule, serve_webhook
+from shoal.types import JSONObject
+
+__all__ = ["IntegrationRunner"]
+
+log = logging.getLogger("shoal.sync")
+
+
+def _iso(value: Any) -> Any:
+    return None if value is None else value.isoformat()
+
+
+class IntegrationRunner:
+    """One integration process: it owns the catalog client, the supervisor and the listeners."""
+
+    def __init__(self, integration: Integration, settings: RunnerSettings, client: CatalogClient | None = None) -> None:
+        self.integration = integration
+        self.settings = settings
+        self.identifier = settings.identifier or integration.type
+        limits = PORT_LIMITS if settings.target_is_port else SHOAL_LIMITS
+        if not settings.target_is_port and settings.batch_size != limits.max_batch_entities:
+            from dataclasses import replace
+
+            limits = replace(limits, max_batch_entities=settings.batch_size)
+        assert settings.client_id is not None and settings.client_secret is not None
+        self.client = client or CatalogClient(
+            settings.catalog_url,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            integration_identifier=self.identifier,
+            integration_type=integration.type,
+            integration_version=integration.version,
+            limits=limits,
+        )
+        self.supervisor = Supervisor(self.identifier, self._run_resync, self._report_ended, settings.policy)
+        self.schedule: ScheduleClock | None = None
+        self.process_started = utcnow()
+
+    # --- setup -----------------------------------------------------------------------------------
+
+    async def setup(self) -> JSONObject:
+        """Create the integration record, its default blueprints and mapping on first run."""
+        record = await self.client.get_integration(self.identifier)
+        if record is None:
+            body: JSONObject = {
+                "installationId": self.identifier,
+                "installationAppType": self.integration.type,
+                "version": self.integration.version,
+                "config": self.integration.default_mapping or {"resources": []},
+                "changelogDestination": self._changelog_destination(),
+                "createPortResourcesOrigin": "Default",
+            }
+            record = await self.client.create_integration(body)
+            log.info("created integration %s", self.identifier)
+        await self._ensure_blueprints()
+        await self.integration.run_start_hooks()
+        interval = self.settings.interval_minutes
+        if interval is None:
+            configured = (record.get("spec") or {}).get("scheduledResyncInterval") or record.get("scheduledResyncInterval")
+            interval = float(configured) if isinstance(configured, int | float) and configured > 0 else None
+        if interval:
+            last = (record.get("resyncState") or {}).get("lastResyncStart")
+            anchor = None
+            if isinstance(last, str):
+                from datetime import datetime
+
+                anchor = datetime.fromisoformat(last.replace("Z", "+00:00"))
+            self.schedule = ScheduleClock(timedelta(minutes=interval), anchor)
+        return record
+
+    def _changelog_destination(self) -> JSONObject:
+        if self.settings.listener == "webhook":
+            url = self.settings.webhook_url or f"http://{self.settings.webhook_host}:{self.settings.webhook_port}/resync"
+            return {"type": "WEBHOOK", "url": url}
+        return {}
+
+    async def _ensure_blueprints(self) -> None:
+        """Create missing default blueprints bare first, then add relations (any order works)."""
+        missing = [
+            bp for bp in self.integration.default_blueprints
+            if await self.client.get_blueprint(bp["identifier"]) is None
+        ]  # fmt: skip
+        for blueprint in missing:
+            await self.client.create_blueprint({k: v for k, v in blueprint.items() if k != "relations"})
+        for blueprint in missing:
+            if blueprint.get("relations"):
+                await self.client.patch_blueprint(blueprint["identifier"], blueprint)
+
+    # --- one resync ------------------------------------------------------------------------------
+
+    def _state(self, status: str, record: RunRecord) -> JSONObject:
+        state: JSONObject = {"status": status}
+        if status == "running":
+            state["lastResyncStart"] = _iso(record.started_at)
+            state["lastResyncEnd"] = None
+        else:
+            state["lastResyncEnd"] = _iso(record.ended_at)
+        if self.schedule is not None:
+            state["intervalInMinuets"] = self.schedule.interval.total_seconds() / 60
+            state["nextResync"] = _iso(record.started_at + self.schedule.interval)
+        else:
+            state["intervalInMinuets"] = None
+            state["nextResync"] = None
+        return state
+
+    async def _run_resync(self, record: RunRecord) -> RunRecord:
+        """The supervisor's run function: never raises but CancelledError."""
+        try:
+            await self.client.patch_resync_state(self.identifier, self._state("running", record))
+            await self.client.report_run(self.identifier, record.to_json())
+            config = await self._mapping_config()
+            resync = Resync(
+                record=record, integration=self.integration, client=self.client, config=config,
+                options=ResyncOptions(progress_interval=self.settings.progress_interval),
+            )  # fmt: skip
+            await resync.run()
+        except (CatalogError, CatalogUnavailableError, ConfigError) as exc:
+            record.error = str(exc)
+            record.finish(RunStatus.FAILED)
+            log.error("resync %s failed: %s", record.id, exc)
+        except Exception as exc:  # noqa: BLE001 - the runner guard: integration code may raise anything
+            log.exception("resync %s crashed", record.id)
+            record.error = f"{type(exc).__name__}: {exc}"
+            record.finish(RunStatus.FAILED)
+        self._note_interval(record)
+        await self._report_final(record)
+        return record
+
+    def _note_interval(self, record: RunRecord) -> None:
+        if self.schedule is None or record.duration is None:
+            return
+        if record.duration > self.schedule.interval.total_seconds():
+            warning = (
+                f"this resync took {record.duration:.0f} s, longer than the scheduled interval of "
+                f"{self.schedule.interval.total_seconds() / 60:g} min; widen scheduledResyncInterval"
+            )
+            record.warnings.append(warning)
+            log.warning("%s", warning)
+
+    async def _mapping_config(self) -> MappingConfig:
+        record = await self.client.get_integration(self.identifier)
+        if record is None:
+            message = f"integration {self.identifier!r} disappeared from the catalog"
+            raise ConfigError(message)
+        return parse_mapping_config(record.get("config") or {"resources": []})
+
+    async def _report_final(self, record: RunRecord) -> None:
+        try:
+            await self.client.report_run(self.identifier, record.to_json())
+            await self.client.patch_resync_state(self.identifier, self._state(record.status.value, record))
+        except (CatalogError, CatalogUnavailableError) as exc:
+            log.error("could not report the end of resync %s: %s", record.id, exc)
+
+    async def _report_ended(self, record: RunRecord) -> None:
+        """Record a run the supervisor aborted (its own reports stopped with it)."""
+        await self._report_final(record)
+
+    # --- serving ---------------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Run until cancelled: the supervisor, the listener, the schedule, the start resync."""
+        await self.setup()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.supervisor.run(), name="supervisor")
+                self._start_listener(group)
+                if self.schedule is not None:
+                    group.create_task(run_schedule(self.supervisor, self.schedule), name="schedule")
+                if self.settings.resync_on_start:
+                    self.supervisor.request(Trigger("start"))
+        finally:
+            await asyncio.shield(self.supervisor.shutdown())
+
+    def _start_listener(self, group: asyncio.TaskGroup) -> None:
+        listener = self.settings.listener
+        if listener == "push":
+            group.create_task(listen_for_events(self.client, self.identifier, self.supervisor), name="push")
+        elif listener == "poll":
+            group.create_task(
+                poll_requests(self.client, self.identifier, self.supervisor, self.settings.poll_interval,
+                              self.process_started),
+                name="poll",
+            )  # fmt: skip
+        elif listener == "webhook":
+            group.create_task(
+                serve_webhook(self.supervisor, self.settings.webhook_host, self.settings.webhook_port), name="webhook"
+            )
+
+    async def once(self) -> RunRecord:
+        """Set up, run exactly one resync, and return its record."""
+        await self.setup()
+        async with asyncio.TaskGroup() as group:
+            supervisor = group.create_task(self.supervisor.run(), name="supervisor")
+            self.supervisor.request(Trigger("cli"))
+            await self.supervisor.started.wait()
+            await self.supervisor.wait_idle()
+            supervisor.cancel()
+        return self.supervisor.finished[-1]
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

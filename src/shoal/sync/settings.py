@@ -1,0 +1,95 @@
+"""How an integration process runs: catalog, credentials, triggers. Read once, at the edge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from shoal.errors import ConfigError
+from shoal.sync.supervisor import Policy
+
+__all__ = ["RunnerSettings"]
+
+_LISTENERS = ("push", "poll", "webhook", "none")
+
+
+def _flag(raw: str | None, default: bool, name: str) -> bool:
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    message = f"{name} must be true or false, got {raw!r}"
+    raise ConfigError(message)
+
+
+def _float(raw: str | None, name: str) -> float | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        message = f"{name} must be a number, got {raw!r}"
+        raise ConfigError(message) from None
+    if value < 0:
+        message = f"{name} must not be negative"
+        raise ConfigError(message)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerSettings:
+    catalog_url: str = "http://127.0.0.1:8000"
+    client_id: str | None = None
+    client_secret: str | None = None
+    identifier: str | None = None
+    """The integration's identifier in the catalog (default: its type)."""
+    resync_on_start: bool = True
+    interval_minutes: float | None = None
+    """``scheduledResyncInterval``; falls back to the integration record's ``scheduledResyncInterval``."""
+    listener: str = "push"
+    poll_interval: float = 60.0
+    policy: Policy = Policy.RESTART
+    batch_size: int = 500
+    """Entities per bulk request: 500 for a Shoal catalog; Port accepts at most 20."""
+    target_is_port: bool = False
+    progress_interval: float = 1.0
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8911
+    webhook_url: str | None = None
+    once: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> RunnerSettings:
+        defaults = cls()
+        listener = environ.get("SHOAL_LISTENER", defaults.listener)
+        policy = environ.get("SHOAL_RESYNC_POLICY", defaults.policy.value)
+        if policy not in {p.value for p in Policy}:
+            message = f"SHOAL_RESYNC_POLICY must be restart or coalesce, got {policy!r}"
+            raise ConfigError(message)
+        settings = cls(
+            catalog_url=environ.get("SHOAL_CATALOG_URL", defaults.catalog_url),
+            client_id=environ.get("SHOAL_CLIENT_ID") or None,
+            client_secret=environ.get("SHOAL_CLIENT_SECRET") or None,
+            identifier=environ.get("SHOAL_INTEGRATION_IDENTIFIER") or None,
+            resync_on_start=_flag(environ.get("SHOAL_RESYNC_ON_START"), True, "SHOAL_RESYNC_ON_START"),
+            interval_minutes=_float(environ.get("SHOAL_SCHEDULED_RESYNC_INTERVAL"), "SHOAL_SCHEDULED_RESYNC_INTERVAL"),
+            listener=listener,
+            poll_interval=_float(environ.get("SHOAL_POLL_INTERVAL"), "SHOAL_POLL_INTERVAL") or defaults.poll_interval,
+            policy=Policy(policy),
+            batch_size=int(_float(environ.get("SHOAL_BATCH_SIZE"), "SHOAL_BATCH_SIZE") or defaults.batch_size),
+            target_is_port=_flag(environ.get("SHOAL_TARGET_IS_PORT"), False, "SHOAL_TARGET_IS_PORT"),
+            webhook_host=environ.get("SHOAL_WEBHOOK_HOST", defaults.webhook_host),
+            webhook_port=int(_float(environ.get("SHOAL_WEBHOOK_PORT"), "SHOAL_WEBHOOK_PORT") or defaults.webhook_port),
+            webhook_url=environ.get("SHOAL_WEBHOOK_URL") or None,
+        )
+        settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        if settings.listener not in _LISTENERS:
+            message = f"listener must be one of {', '.join(_LISTENERS)}, got {settings.listener!r}"
+            raise ConfigError(message)
+        if not settings.client_id or not settings.client_secret:
+            message = "set SHOAL_CLIENT_ID and SHOAL_CLIENT_SECRET (or --client-id/--client-secret)"
+            raise ConfigError(message)
+        return settings

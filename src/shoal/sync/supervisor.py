@@ -1,0 +1,131 @@
+"""Single flight of resyncs, abort-and-restart, and the coalesce policy.
+
+Triggers call :meth:`Supervisor.request` (never blocks). With the default ``restart`` policy a
+request during a run cancels that run at once; the run stops at its next await, the supervisor
+records it as ``aborted`` (naming the run that replaces it) and starts the new run. With
+``coalesce``, requests during a run collapse into one more run after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from shoal.clock import utcnow
+from shoal.sync.run_record import RunRecord, RunStatus, new_run_id
+
+__all__ = ["Policy", "Supervisor", "Trigger"]
+
+log = logging.getLogger("shoal.sync")
+
+
+class Policy(enum.StrEnum):
+    RESTART = "restart"  # a trigger aborts the running resync and starts a new one (default)
+    COALESCE = "coalesce"  # a trigger during a run schedules one more run after it
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    source: str  # start | schedule | api | ui | cli | webhook | config | create
+    request_id: str | None = None
+
+
+RunResync = Callable[[RunRecord], Awaitable[RunRecord]]
+"""Runs one resync to its end (returns the finished record) or raises CancelledError."""
+RecordAborted = Callable[[RunRecord], Awaitable[None]]
+
+
+class Supervisor:
+    def __init__(self, identifier: str, run_resync: RunResync, record_aborted: RecordAborted,
+                 policy: Policy = Policy.RESTART) -> None:  # fmt: skip
+        self._identifier = identifier
+        self._run_resync = run_resync
+        self._record_aborted = record_aborted
+        self.policy = policy
+        self._pending: Trigger | None = None
+        self._wake = asyncio.Event()
+        self._current: tuple[asyncio.Task[RunRecord], RunRecord] | None = None
+        self._next_id: str | None = None
+        self.last_started: RunRecord | None = None
+        self.finished: list[RunRecord] = []
+        self.started = asyncio.Event()  # set whenever a run starts (tests and `once` wait on it)
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def current(self) -> RunRecord | None:
+        return None if self._current is None else self._current[1]
+
+    def request(self, trigger: Trigger) -> None:
+        """Ask for a resync. Under ``restart``, a running resync is cancelled right now."""
+        self._pending = trigger
+        self._idle.clear()
+        if self._current is not None and self.policy is Policy.RESTART:
+            task, record = self._current
+            if not task.done():
+                self._next_id = self._next_id or new_run_id()
+                record.aborted_by = self._next_id
+                task.cancel()
+        self._wake.set()
+
+    async def wait_idle(self) -> None:
+        """Wait until no run is running and none is pending."""
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        """Start runs as they are requested, one at a time, until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                if self._current is not None:
+                    await self._finish_current()
+                if self._pending is None:
+                    continue
+                trigger, self._pending = self._pending, None
+                record = RunRecord(self._next_id or new_run_id(), self._identifier, trigger.source,
+                                   started_at=utcnow(), trigger_request=trigger.request_id)  # fmt: skip
+                self._next_id = None
+                task = group.create_task(self._run_resync(record), name=record.id)
+                task.add_done_callback(lambda _: self._wake.set())
+                self._current = (task, record)
+                self.last_started = record
+                self.started.set()
+                log.info("resync %s started (trigger: %s)", record.id, trigger.source)
+
+    async def _finish_current(self) -> None:
+        assert self._current is not None
+        task, record = self._current
+        if not task.done():
+            if self.policy is Policy.COALESCE or self._pending is None:
+                return  # still running; the done-callback wakes us
+            await asyncio.wait({task})  # cancelled in request(); wait for it to stop
+        self._current = None
+        if task.cancelled():
+            record.finish(RunStatus.ABORTED)
+            log.info("resync %s aborted%s", record.id, f" by {record.aborted_by}" if record.aborted_by else "")
+            await self._record_aborted(record)
+        elif (error := task.exception()) is not None:
+            record.error = f"{type(error).__name__}: {error}"
+            record.finish(RunStatus.FAILED)
+            log.error("resync %s crashed: %s", record.id, record.error)
+            await self._record_aborted(record)
+        else:
+            log.info("resync %s %s", record.id, record.status.value)
+        self.finished.append(record)
+        if self._pending is None:
+            self._idle.set()
+
+    async def shutdown(self) -> None:
+        """Abort the running resync (if any) and record it once; used on SIGTERM/SIGINT."""
+        self._pending = None
+        if self._current is None:
+            return
+        task, record = self._current
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+        await self._finish_current()

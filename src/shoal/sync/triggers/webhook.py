@@ -1,0 +1,44 @@
+"""Webhook delivery (Ocean-compatible): the catalog POSTs to the integration's URL."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from shoal.sync.supervisor import Supervisor, Trigger
+
+__all__ = ["serve_webhook", "webhook_app"]
+
+log = logging.getLogger("shoal.sync")
+
+
+def webhook_app(supervisor: Supervisor, secret: str | None = None) -> Starlette:
+    """``POST /resync`` with the resync request as JSON body triggers a resync."""
+
+    async def resync(request: Request) -> JSONResponse:
+        if secret is not None and request.headers.get("x-shoal-webhook-secret") != secret:
+            return JSONResponse({"ok": False, "error": "unauthorized", "message": "bad webhook secret"}, 401)
+        try:
+            body: Any = orjson.loads(await request.body() or b"{}")
+        except orjson.JSONDecodeError:
+            return JSONResponse({"ok": False, "error": "invalid_json", "message": "body is not JSON"}, 400)
+        request_id = body.get("id") if isinstance(body, dict) else None
+        supervisor.request(Trigger("webhook", request_id if isinstance(request_id, str) else None))
+        return JSONResponse({"ok": True})
+
+    return Starlette(routes=[Route("/resync", resync, methods=["POST"])])
+
+
+async def serve_webhook(supervisor: Supervisor, host: str, port: int, secret: str | None = None) -> None:
+    """Serve the webhook endpoint until cancelled."""
+    config = uvicorn.Config(webhook_app(supervisor, secret), host=host, port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    await server.serve()

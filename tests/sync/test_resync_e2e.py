@@ -1,0 +1,233 @@
+"""End to end: the real catalog (SQLite) + the fake integration over loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shoal.catalog.server import RunningCatalog, running_catalog
+from shoal.catalog.settings import CatalogSettings
+from shoal.integrations.fake import FakeSettings, create_integration, person_present
+from shoal.sync.run_record import RunStatus
+from shoal.sync.runner import IntegrationRunner
+from shoal.sync.settings import RunnerSettings
+from tests.conftest import admin_credentials, token_for
+
+PERSONS = 200
+
+
+@pytest.fixture
+async def catalog(tmp_path: Path) -> AsyncIterator[RunningCatalog]:
+    settings = CatalogSettings(
+        port=0, data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'c.db'}", run_heartbeat_timeout=1.0
+    )
+    async with running_catalog(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def runner_settings(catalog: RunningCatalog) -> RunnerSettings:
+    creds = admin_credentials(catalog)
+    return RunnerSettings(
+        catalog_url=catalog.url, client_id=creds["clientId"], client_secret=creds["clientSecret"],
+        identifier="fake-org", progress_interval=0.1,
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def admin(catalog: RunningCatalog) -> AsyncIterator[httpx.AsyncClient]:
+    creds = admin_credentials(catalog)
+    token = await token_for(catalog.url, creds["clientId"], creds["clientSecret"])
+    async with httpx.AsyncClient(base_url=catalog.url, headers={"Authorization": f"Bearer {token}"}) as client:
+        yield client
+
+
+async def run_once(settings: RunnerSettings, fake: FakeSettings) -> Any:
+    runner = IntegrationRunner(create_integration(fake), settings)
+    try:
+        return await runner.once()
+    finally:
+        await runner.aclose()
+
+
+async def owned(admin: httpx.AsyncClient, blueprint: str) -> set[str]:
+    response = await admin.post(
+        "/v1/entities/search",
+        json={"combinator": "and", "rules": [
+            {"property": "$blueprint", "operator": "=", "value": blueprint},
+            {"property": "$datasource", "operator": "contains", "value": "/fake-org/exporter"},
+        ]},  # fmt: skip
+        params={"include": "identifier"},
+    )
+    return {e["identifier"] for e in response.json()["entities"]}
+
+
+def kind(record: Any, name: str) -> Any:
+    return next(k for k in record.kinds if k.kind == name)
+
+
+async def test_first_resync_creates_then_generation_updates_and_deletes(
+    runner_settings: RunnerSettings, admin: httpx.AsyncClient
+) -> None:
+    first = await run_once(runner_settings, FakeSettings(persons=PERSONS, page_size=50))
+    assert first.status is RunStatus.COMPLETED, first.to_json()
+    persons = kind(first, "fake-person")
+    assert persons.fetched == persons.mapped == persons.upserted == PERSONS
+    assert len(await owned(admin, "fakePerson")) == PERSONS
+
+    again = await run_once(runner_settings, FakeSettings(persons=PERSONS, page_size=50))
+    assert kind(again, "fake-person").unchanged == PERSONS
+    assert kind(again, "fake-person").upserted == 0
+
+    fake = FakeSettings(persons=PERSONS, page_size=50, generation=1)
+    second = await run_once(runner_settings, fake)
+    assert second.status is RunStatus.COMPLETED, second.to_json()
+    expected = {i for i in range(PERSONS) if person_present(fake.seed, i, fake.generation)}
+    remaining = await owned(admin, "fakePerson")
+    assert len(remaining) == len(expected) < PERSONS
+    assert second.delete_phase.status == "done"
+    assert second.delete_phase.deleted == PERSONS - len(expected)
+    assert 0 < kind(second, "fake-person").upserted < PERSONS  # only the changed persons
+
+    runs = (await admin.get("/v1/integration/fake-org/runs")).json()["runs"]
+    assert [r["status"] for r in runs[:3]] == ["completed", "completed", "completed"]
+    state = (await admin.get("/v1/integration/fake-org")).json()["integration"]["resyncState"]
+    assert state["status"] == "completed"
+
+
+async def test_failing_kind_skips_deletes_and_later_kinds_continue(
+    runner_settings: RunnerSettings, admin: httpx.AsyncClient
+) -> None:
+    await run_once(runner_settings, FakeSettings(persons=PERSONS, page_size=50))
+    failing = FakeSettings(persons=PERSONS, page_size=50, generation=1, fail_kind="fake-team", fail_after_pages=0)
+    record = await run_once(runner_settings, failing)
+    assert record.status is RunStatus.FAILED
+    assert kind(record, "fake-team").status.value == "failed"
+    assert kind(record, "fake-person").status.value == "completed"  # a later kind still ran
+    assert record.delete_phase.status == "skipped" and "fake-team" in record.delete_phase.reason
+    assert len(await owned(admin, "fakePerson")) == PERSONS  # nothing deleted
+
+
+async def test_null_identifier_is_a_mapping_error_never_a_delete(
+    runner_settings: RunnerSettings, admin: httpx.AsyncClient
+) -> None:
+    await run_once(runner_settings, FakeSettings(persons=PERSONS, page_size=50))
+    record = await run_once(
+        runner_settings, FakeSettings(persons=PERSONS, page_size=50, generation=1, null_identifier_every=7)
+    )
+    assert record.status is RunStatus.FAILED
+    persons = kind(record, "fake-person")
+    assert persons.status.value == "failed" and persons.failed > 0
+    assert any("identifier" in e.message for e in persons.errors.values())
+    assert record.delete_phase.status == "skipped"
+    assert len(await owned(admin, "fakePerson")) == PERSONS
+
+
+async def test_deletion_threshold_blocks_a_mass_delete(
+    runner_settings: RunnerSettings, admin: httpx.AsyncClient
+) -> None:
+    await run_once(runner_settings, FakeSettings(persons=PERSONS, page_size=50))
+    config = (await admin.get("/v1/integration/fake-org")).json()["integration"]["config"]
+    config["entityDeletionThreshold"] = 0.5  # the mapping config is read again by every run
+    await admin.patch("/v1/integration/fake-org/config", json={"config": config}, headers={"x-skip-resync": "true"})
+    record = await run_once(runner_settings, FakeSettings(persons=2, page_size=50))
+    assert record.delete_phase.stale / record.delete_phase.owned > 0.5
+    assert record.delete_phase.status == "blocked"
+    assert "entityDeletionThreshold" in record.delete_phase.reason
+    assert len(await owned(admin, "fakePerson")) == PERSONS
+
+
+async def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def serving(runner: IntegrationRunner) -> AsyncIterator[IntegrationRunner]:
+    task = asyncio.create_task(runner.serve())
+    try:
+        yield runner
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await runner.aclose()
+
+
+async def test_trigger_mid_run_aborts_and_next_run_completes(
+    runner_settings: RunnerSettings, admin: httpx.AsyncClient
+) -> None:
+    slow = FakeSettings(persons=3000, page_size=100, page_latency=0.05)
+    runner = IntegrationRunner(create_integration(slow), runner_settings)
+    async with serving(runner):
+        first = await wait_for(lambda: _run_with(admin, lambda r: r["status"] == "running" and r["totals"]["fetched"] > 0))
+        assert (await admin.patch("/v1/integration/fake-org", json={})).status_code == 200
+        aborted = await wait_for(lambda: _run_with(admin, lambda r: r["id"] == first["id"] and r["status"] == "aborted"))
+        assert aborted["abortedBy"] and aborted["deletePhase"]["status"] == "skipped"
+        done = await wait_for(
+            lambda: _run_with(admin, lambda r: r["id"] == aborted["abortedBy"] and r["status"] == "completed"), 60
+        )
+        assert done["trigger"] == "api"
+        person = next(k for k in done["kinds"] if k["kind"] == "fake-person")
+        assert person["fetched"] == 3000 and person["upserted"] + person["unchanged"] == 3000
+    summary = (await admin.get("/v1/integration/fake-org")).json()["integration"]["runSummary"]
+    assert summary["lastCompletedRun"] == done["id"]
+
+
+async def _run_with(admin: httpx.AsyncClient, predicate: Any) -> Any:
+    runs = (await admin.get("/v1/integration/fake-org/runs")).json().get("runs", [])
+    return next((r for r in runs if predicate(r)), None)
+
+
+async def test_scheduled_interval_fires(runner_settings: RunnerSettings, admin: httpx.AsyncClient) -> None:
+    settings = replace(runner_settings, interval_minutes=0.5 / 60)  # every half second
+    runner = IntegrationRunner(create_integration(FakeSettings(persons=20)), settings)
+    async with serving(runner):
+        await wait_for(lambda: _run_with(admin, lambda r: r["trigger"] == "schedule" and r["status"] == "completed"))
+    state = (await admin.get("/v1/integration/fake-org")).json()["integration"]["resyncState"]
+    assert state["intervalInMinuets"] == pytest.approx(0.5 / 60)
+    assert state["nextResync"] is not None
+
+
+async def test_killed_integration_leaves_a_run_the_catalog_marks_failed(
+    runner_settings: RunnerSettings, admin: httpx.AsyncClient, catalog: RunningCatalog
+) -> None:
+    env = {
+        **os.environ,
+        "SHOAL_CATALOG_URL": catalog.url,
+        "SHOAL_CLIENT_ID": runner_settings.client_id or "",
+        "SHOAL_CLIENT_SECRET": runner_settings.client_secret or "",
+        "SHOAL_INTEGRATION_IDENTIFIER": "fake-org",
+        "SHOAL_FAKE_PERSONS": "100000",
+        "SHOAL_FAKE_PAGE_SIZE": "100",
+        "SHOAL_FAKE_PAGE_LATENCY": "0.2",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "shoal.cli", "integration", "run", "fake", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        running = await wait_for(lambda: _run_with(admin, lambda r: r["status"] == "running"), 30)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+    failed = await wait_for(lambda: _run_with(admin, lambda r: r["id"] == running["id"] and r["status"] == "failed"))
+    assert "heartbeat" in failed["failureReason"]
+    state = (await admin.get("/v1/integration/fake-org")).json()["integration"]["resyncState"]
+    assert state["status"] == "failed"
