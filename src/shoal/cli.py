@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        code: int = args.run(args)
+        code = int(args.run(args))
     except ShoalError as exc:
         print(f"shoal: {exc}", file=sys.stderr)
         return 1

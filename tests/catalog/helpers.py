@@ -50,7 +50,9 @@ def parse_iso(value: str) -> datetime:
 
 
 async def create_integration(client: httpx.AsyncClient, identifier: str, **extra: Any) -> Any:
-    response = await client.post("/v1/integration", json={**OCEAN_BODY, "installationId": identifier, **extra})
+    response = await client.post(
+        "/v1/integration", json={**OCEAN_BODY, "installationId": identifier, **extra}
+    )
     assert response.status_code == 201, response.text
     return response.json()["integration"]
 
@@ -83,7 +85,10 @@ async def signing_key(catalog: RunningCatalog) -> str:
 
 @contextlib.asynccontextmanager
 async def client_as(
-    catalog: RunningCatalog, role: Role, integration: str | None = None, user_agent: str = "shoal-tests"
+    catalog: RunningCatalog,
+    role: Role,
+    integration: str | None = None,
+    user_agent: str = "shoal-tests",
 ) -> AsyncIterator[httpx.AsyncClient]:
     client_id, secret = await new_credential(catalog, role, integration)
     token = await token_for(catalog.url, client_id, secret)

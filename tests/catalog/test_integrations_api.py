@@ -21,17 +21,15 @@ from tests.catalog.helpers import (
 INGEST_ROOT = "/v1/ingest/{id}"
 
 
-async def test_unknown_integration_is_404_json(admin: httpx.AsyncClient) -> None:
+async def test_create_and_get_integration(
+    admin: httpx.AsyncClient, catalog: RunningCatalog
+) -> None:
     response = await admin.get("/v1/integration/nope?oceanCoreVersion=0.56.2&isPolling=false")
     body = assert_error(response, 404, "not_found")
     assert body["message"] == "Integration with identifier nope was not found"
     assert_error(await admin.patch("/v1/integration/nope", json={}), 404, "not_found")
     assert_error(await admin.get("/v1/integration/nope/resync-request"), 404, "not_found")
 
-
-async def test_create_integration_is_port_shaped(
-    admin: httpx.AsyncClient, catalog: RunningCatalog
-) -> None:
     provision = await admin.get("/v1/integration/provision-enabled")
     assert provision.status_code == 200
     assert provision.json() == {"ok": True, "integrations": []}
@@ -59,12 +57,14 @@ async def test_create_integration_is_port_shaped(
     assert request["source"] == "create"
     parse_iso(request["updatedAt"])
 
-    duplicate = await admin.post("/v1/integration", json={**OCEAN_BODY, "installationId": "my-testint"})
+    duplicate = await admin.post(
+        "/v1/integration", json={**OCEAN_BODY, "installationId": "my-testint"}
+    )
     assert_error(duplicate, 409)
     assert_error(await admin.post("/v1/integration", json={"installationId": "bad id!"}), 422)
 
 
-async def test_patch_records_a_resync_request(admin: httpx.AsyncClient) -> None:
+async def test_patch_and_config_record_resync_requests(admin: httpx.AsyncClient) -> None:
     created = await create_integration(admin, "patched")
     first = (await admin.get("/v1/integration/patched/resync-request")).json()["request"]
 
@@ -88,6 +88,50 @@ async def test_patch_records_a_resync_request(admin: httpx.AsyncClient) -> None:
     assert record["arePortResourcesInitialized"] is True
     assert record["installationType"] == "OnPrem"  # server-owned keys are not patched
 
+    await create_integration(admin, "policy")
+    url = "/v1/integration/policy/resync-request"
+    assert (await admin.get(url)).json()["request"] is not None  # fresh integration: pending
+
+    await admin.patch(
+        "/v1/integration/policy/resync-state", json={"status": "running", "lastResyncStart": iso()}
+    )
+    none = await admin.get(url)
+    assert none.status_code == 200
+    assert none.json() == {"ok": True, "request": None}
+
+    await admin.patch("/v1/integration/policy", json={})
+    assert (await admin.get(url)).json()["request"]["source"] == "api"
+
+    # a resync that started before the request does not consume it
+    await admin.patch(
+        "/v1/integration/policy/resync-state",
+        json={"status": "running", "lastResyncStart": iso(seconds=-60)},
+    )
+    assert (await admin.get(url)).json()["request"] is not None
+
+    await create_integration(admin, "configured")
+    await admin.patch("/v1/integration/configured/resync-state", json={"lastResyncStart": iso()})
+    url = "/v1/integration/configured/resync-request"
+    assert (await admin.get(url)).json()["request"] is None
+
+    new_config = {"resources": [{"kind": "repo", "selector": {"query": "true"}}]}
+    skipped = await admin.patch(
+        "/v1/integration/configured/config",
+        json={"config": new_config},
+        headers={"x-skip-resync": "true"},
+    )
+    assert skipped.status_code == 200
+    assert skipped.json()["integration"]["config"] == new_config  # replaced, not merged
+    assert (await admin.get(url)).json()["request"] is None
+
+    other = {"deleteDependentEntities": False, "resources": []}
+    response = await admin.patch("/v1/integration/configured/config", json={"config": other})
+    assert response.json()["integration"]["config"] == other
+    request = (await admin.get(url)).json()["request"]
+    assert request["source"] == "config"
+
+    assert_error(await admin.patch("/v1/integration/configured/config", json={"config": []}), 422)
+
 
 async def test_resync_state_merges_and_stamps(admin: httpx.AsyncClient) -> None:
     await create_integration(admin, "state")
@@ -110,7 +154,12 @@ async def test_resync_state_merges_and_stamps(admin: httpx.AsyncClient) -> None:
     end = iso()
     completed = await admin.patch(
         "/v1/integration/state/resync-state",
-        json={"status": "completed", "lastResyncEnd": end, "nextResync": None, "intervalInMinuets": None},
+        json={
+            "status": "completed",
+            "lastResyncEnd": end,
+            "nextResync": None,
+            "intervalInMinuets": None,
+        },
     )
     state = completed.json()["integration"]["resyncState"]
     assert state["status"] == "completed"
@@ -124,55 +173,16 @@ async def test_resync_state_merges_and_stamps(admin: httpx.AsyncClient) -> None:
 
     bad = await admin.patch("/v1/integration/state/resync-state", json={"status": "exploded"})
     assert_error(bad, 422, "invalid_request")
-    bad_time = await admin.patch("/v1/integration/state/resync-state", json={"lastResyncStart": "yesterday"})
+    bad_time = await admin.patch(
+        "/v1/integration/state/resync-state", json={"lastResyncStart": "yesterday"}
+    )
     assert_error(bad_time, 422)
     # both PATCHes Ocean sends on SIGINT are accepted
     for _ in range(2):
-        aborted = await admin.patch("/v1/integration/state/resync-state", json={"status": "aborted"})
+        aborted = await admin.patch(
+            "/v1/integration/state/resync-state", json={"status": "aborted"}
+        )
         assert aborted.json()["integration"]["resyncState"]["status"] == "aborted"
-
-
-async def test_resync_request_is_reported_until_a_resync_starts(admin: httpx.AsyncClient) -> None:
-    await create_integration(admin, "policy")
-    url = "/v1/integration/policy/resync-request"
-    assert (await admin.get(url)).json()["request"] is not None  # fresh integration: pending
-
-    await admin.patch("/v1/integration/policy/resync-state", json={"status": "running", "lastResyncStart": iso()})
-    none = await admin.get(url)
-    assert none.status_code == 200
-    assert none.json() == {"ok": True, "request": None}
-
-    await admin.patch("/v1/integration/policy", json={})
-    assert (await admin.get(url)).json()["request"]["source"] == "api"
-
-    # a resync that started before the request does not consume it
-    await admin.patch(
-        "/v1/integration/policy/resync-state", json={"status": "running", "lastResyncStart": iso(seconds=-60)}
-    )
-    assert (await admin.get(url)).json()["request"] is not None
-
-
-async def test_config_patch_replaces_config(admin: httpx.AsyncClient) -> None:
-    await create_integration(admin, "configured")
-    await admin.patch("/v1/integration/configured/resync-state", json={"lastResyncStart": iso()})
-    url = "/v1/integration/configured/resync-request"
-    assert (await admin.get(url)).json()["request"] is None
-
-    new_config = {"resources": [{"kind": "repo", "selector": {"query": "true"}}]}
-    skipped = await admin.patch(
-        "/v1/integration/configured/config", json={"config": new_config}, headers={"x-skip-resync": "true"}
-    )
-    assert skipped.status_code == 200
-    assert skipped.json()["integration"]["config"] == new_config  # replaced, not merged
-    assert (await admin.get(url)).json()["request"] is None
-
-    other = {"deleteDependentEntities": False, "resources": []}
-    response = await admin.patch("/v1/integration/configured/config", json={"config": other})
-    assert response.json()["integration"]["config"] == other
-    request = (await admin.get(url)).json()["request"]
-    assert request["source"] == "config"
-
-    assert_error(await admin.patch("/v1/integration/configured/config", json={"config": []}), 422)
 
 
 async def test_event_stream_pushes_triggers_and_replays(admin: httpx.AsyncClient) -> None:
@@ -247,14 +257,18 @@ async def test_runs_history_and_transitions(admin: httpx.AsyncClient) -> None:
     assert_error(await admin.post(f"{base}/nope/heartbeat"), 404, "not_found")
     assert_error(await admin.put(f"{base}/r5", json={"status": "running"}), 422)
     assert_error(await admin.put(f"{base}/r5", json=_run("sleeping", iso())), 422)
-    assert_error(await admin.put("/v1/integration/missing/runs/r1", json=_run("running", iso())), 404)
+    assert_error(
+        await admin.put("/v1/integration/missing/runs/r1", json=_run("running", iso())), 404
+    )
 
 
 async def test_silent_run_is_marked_failed(admin: httpx.AsyncClient) -> None:
     """The catalog fixture sets run_heartbeat_timeout=1.0."""
     await create_integration(admin, "stale")
     base = "/v1/integration/stale/runs"
-    await admin.patch("/v1/integration/stale/resync-state", json={"status": "running", "lastResyncStart": iso()})
+    await admin.patch(
+        "/v1/integration/stale/resync-state", json={"status": "running", "lastResyncStart": iso()}
+    )
     await admin.put(f"{base}/silent", json=_run("running", iso()))
     await admin.put(f"{base}/alive", json=_run("running", iso(seconds=1)))
     deadline = time.monotonic() + 5
@@ -281,7 +295,8 @@ async def test_kind_examples_and_ingest_routes(admin: httpx.AsyncClient) -> None
     record = await create_integration(admin, "ingested")
     kind = quote_plus("/api/v1/users x")
     examples = await admin.post(
-        f"/v1/integration/{quote_plus('ingested')}/kinds/{kind}/examples", json={"examples": [{"a": 1}]}
+        f"/v1/integration/{quote_plus('ingested')}/kinds/{kind}/examples",
+        json={"examples": [{"a": 1}]},
     )
     assert examples.status_code == 200
     assert examples.json() == {"ok": True}
@@ -289,13 +304,23 @@ async def test_kind_examples_and_ingest_routes(admin: httpx.AsyncClient) -> None
     logs_url = record["logAttributes"]["ingestUrl"]
     metrics_url = record["metricAttributes"]["ingestUrl"]
     logs = await admin.post(
-        logs_url, json={"logs": [{"message": "hi", "level": "INFO", "timestamp": iso(), "extra": {}}]}
+        logs_url,
+        json={"logs": [{"message": "hi", "level": "INFO", "timestamp": iso(), "extra": {}}]},
     )
     assert logs.json() == {"ok": True}
-    event = {"eventId": "ev-1", "kindIdentifier": "__runtime__", "kind": "__runtime__", "syncState": "syncing"}
+    event = {
+        "eventId": "ev-1",
+        "kindIdentifier": "__runtime__",
+        "kind": "__runtime__",
+        "syncState": "syncing",
+    }
     batch = await admin.post(f"{metrics_url}/syncMetrics", json={"syncKindsMetrics": [event]})
     assert batch.json() == {"ok": True}
-    kind_event = {"eventId": "ev-1", "kindIdentifier": "/api/v1/users x-0", "syncState": "completed"}
+    kind_event = {
+        "eventId": "ev-1",
+        "kindIdentifier": "/api/v1/users x-0",
+        "syncState": "completed",
+    }
     put = await admin.put(
         f"{metrics_url}/syncMetrics/resync/{quote_plus('ev-1')}/kind/{quote_plus('/api/v1/users x-0')}",
         json={"syncKindMetrics": kind_event},

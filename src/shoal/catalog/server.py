@@ -12,6 +12,7 @@ import uvicorn
 
 from shoal.catalog.app import create_app
 from shoal.catalog.settings import CatalogSettings
+from shoal.embedded import EmbeddedServer
 
 __all__ = ["RunningCatalog", "free_port", "running_catalog"]
 
@@ -38,7 +39,7 @@ async def running_catalog(settings: CatalogSettings) -> AsyncIterator[RunningCat
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
     )
-    server = uvicorn.Server(config)
+    server = EmbeddedServer(config)
     async with asyncio.TaskGroup() as group:
         task = group.create_task(server.serve(), name="catalog-server")
         while not server.started:

@@ -13,7 +13,6 @@ function returning one list::
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,11 +79,10 @@ class Integration:
             message = f"no resync handler for kind {kind!r}; known kinds: {sorted(self._handlers)}"
             raise ConfigError(message) from None
         result = handler(kind)
-        if inspect.isasyncgen(result):
+        if isinstance(result, AsyncIterator):
             async for batch in result:
                 yield list(batch)
         else:
-            assert inspect.isawaitable(result)
             batch = await result
             if batch:
                 yield list(batch)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 from dataclasses import dataclass
 
 from shoal.clock import utcnow
@@ -33,7 +34,7 @@ class Trigger:
     request_id: str | None = None
 
 
-RunResync = Callable[[RunRecord], Awaitable[RunRecord]]
+RunResync = Callable[[RunRecord], Coroutine[Any, Any, RunRecord]]
 """Runs one resync to its end (returns the finished record) or raises CancelledError."""
 RecordAborted = Callable[[RunRecord], Awaitable[None]]
 

@@ -52,8 +52,12 @@ def assert_engines_agree(
     """Map ``items`` with the compiler and the reference; require identical outcomes."""
     compiled = compile_resource(config, on_field_error=on_field_error).map_batch(items)
     expected = ReferenceMapper(config, on_field_error=on_field_error).map_batch(items)
-    assert compiled.entities == expected.entities
-    assert strict(compiled.entities) == strict(expected.entities)
-    assert error_keys(compiled) == error_keys(expected)
+    # (Plain asserts with messages: pytest does not rewrite asserts in helper modules.)
+    assert strict(compiled.entities) == strict(expected.entities), (
+        f"entities differ:\n compiled  {compiled.entities!r}\n reference {expected.entities!r}"
+    )
+    assert error_keys(compiled) == error_keys(expected), (
+        f"errors differ:\n compiled  {error_keys(compiled)}\n reference {error_keys(expected)}"
+    )
     assert compiled.filtered_out == expected.filtered_out
     return compiled

@@ -252,20 +252,19 @@ def _step(value: Any, key: str | int) -> Any:
 
 
 def _optional_getter(segments: list[PathSegment], finish: Callable[[Any], Any]) -> Getter:
-    keys = [segment.key for segment in segments]
-    # In jq, `?` after a step guards the whole term up to that step: an error at step i is
-    # suppressed (no output, which Ocean reads as null) when any step >= i is optional.
-    suppressed = [any(s.optional for s in segments[i:]) for i in range(len(segments))]
+    steps = [(segment.key, segment.optional) for segment in segments]
 
     def get(item: Any) -> Any:
         value = item
-        for position, key in enumerate(keys):
+        for key, optional in steps:
             if value is None:
                 return None
             try:
                 value = _step(value, key)
             except NeedsJq:
-                if suppressed[position] and _is_json(value):
+                # `?` suppresses the error of its own step only (`.[0].a?` on {} still
+                # fails): no output, which Ocean reads as null.
+                if optional and _is_json(value):
                     return None
                 raise
         return finish(value)

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from shoal.embedded import EmbeddedServer
 from shoal.sync.supervisor import Supervisor, Trigger
 
 __all__ = ["serve_webhook", "webhook_app"]
@@ -39,6 +40,4 @@ def webhook_app(supervisor: Supervisor, secret: str | None = None) -> Starlette:
 async def serve_webhook(supervisor: Supervisor, host: str, port: int, secret: str | None = None) -> None:
     """Serve the webhook endpoint until cancelled."""
     config = uvicorn.Config(webhook_app(supervisor, secret), host=host, port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    await server.serve()
+    await EmbeddedServer(config).serve()
