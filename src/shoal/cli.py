@@ -22,6 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from shoal.catalog.app import create_app
+    from shoal.catalog.server import GRACEFUL_SHUTDOWN_SECONDS
     from shoal.catalog.settings import CatalogSettings
 
     settings = CatalogSettings.from_env(
@@ -34,7 +35,10 @@ def _serve(args: argparse.Namespace) -> int:
     )
     app = create_app(settings, announce=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"Shoal catalog on http://{settings.host}:{settings.port} (API docs at /docs)", file=sys.stderr)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )  # fmt: skip
     return 0
 
 

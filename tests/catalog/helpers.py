@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 import orjson
+from tests.conftest import token_for
 
 from shoal.catalog.auth import Role
 from shoal.catalog.server import RunningCatalog
 from shoal.catalog.store import open_store
-from tests.conftest import token_for
 
 OCEAN_BODY: dict[str, Any] = {
     "installationAppType": "testint",
@@ -115,8 +115,8 @@ class EventReader:
     def __init__(self, response: httpx.Response) -> None:
         self._lines = response.aiter_lines()
 
-    async def next(self, timeout: float = 5.0) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
+    async def next(self, within: float = 5.0) -> dict[str, Any]:
+        async with asyncio.timeout(within):
             event: dict[str, Any] = {}
             async for line in self._lines:
                 if line.startswith(":"):

@@ -7,8 +7,6 @@ import time
 from urllib.parse import quote_plus
 
 import httpx
-
-from shoal.catalog.server import RunningCatalog
 from tests.catalog.helpers import (
     OCEAN_BODY,
     EventReader,
@@ -18,7 +16,7 @@ from tests.catalog.helpers import (
     parse_iso,
 )
 
-INGEST_ROOT = "/v1/ingest/{id}"
+from shoal.catalog.server import RunningCatalog
 
 
 async def test_create_and_get_integration(
@@ -64,7 +62,7 @@ async def test_create_and_get_integration(
     assert_error(await admin.post("/v1/integration", json={"installationId": "bad id!"}), 422)
 
 
-async def test_patch_and_config_record_resync_requests(admin: httpx.AsyncClient) -> None:
+async def test_resync_requests_and_state(admin: httpx.AsyncClient) -> None:
     created = await create_integration(admin, "patched")
     first = (await admin.get("/v1/integration/patched/resync-request")).json()["request"]
 
@@ -132,8 +130,6 @@ async def test_patch_and_config_record_resync_requests(admin: httpx.AsyncClient)
 
     assert_error(await admin.patch("/v1/integration/configured/config", json={"config": []}), 422)
 
-
-async def test_resync_state_merges_and_stamps(admin: httpx.AsyncClient) -> None:
     await create_integration(admin, "state")
     start = iso()
     running = await admin.patch(
@@ -197,7 +193,7 @@ async def test_event_stream_pushes_triggers_and_replays(admin: httpx.AsyncClient
         started = time.monotonic()
         patched = await admin.patch("/v1/integration/pushed", json={})
         assert patched.status_code == 200
-        event = await events.next(timeout=1.0)
+        event = await events.next(within=1.0)
         assert time.monotonic() - started < 1.0
         assert event["event"] == "resync-request"
         assert event["data"]["source"] == "api"
@@ -223,7 +219,7 @@ def _run(status: str, started: str, **extra: object) -> dict[str, object]:
     return {"status": status, "trigger": "api", "startedAt": started, "kinds": [], **extra}
 
 
-async def test_runs_history_and_transitions(admin: httpx.AsyncClient) -> None:
+async def test_runs_kind_examples_and_ingest(admin: httpx.AsyncClient) -> None:
     await create_integration(admin, "ran")
     base = "/v1/integration/ran/runs"
     t0 = iso(seconds=-30)
@@ -261,37 +257,6 @@ async def test_runs_history_and_transitions(admin: httpx.AsyncClient) -> None:
         await admin.put("/v1/integration/missing/runs/r1", json=_run("running", iso())), 404
     )
 
-
-async def test_silent_run_is_marked_failed(admin: httpx.AsyncClient) -> None:
-    """The catalog fixture sets run_heartbeat_timeout=1.0."""
-    await create_integration(admin, "stale")
-    base = "/v1/integration/stale/runs"
-    await admin.patch(
-        "/v1/integration/stale/resync-state", json={"status": "running", "lastResyncStart": iso()}
-    )
-    await admin.put(f"{base}/silent", json=_run("running", iso()))
-    await admin.put(f"{base}/alive", json=_run("running", iso(seconds=1)))
-    deadline = time.monotonic() + 5
-    silent: dict[str, object] = {}
-    while time.monotonic() < deadline:
-        await admin.post(f"{base}/alive/heartbeat")
-        silent = (await admin.get(f"{base}/silent")).json()["run"]
-        if silent["status"] != "running":
-            break
-        await asyncio.sleep(0.25)
-    assert silent["status"] == "failed"
-    assert "heartbeat" in str(silent["failureReason"])
-    parse_iso(str(silent["endedAt"]))
-    assert (await admin.get(f"{base}/alive")).json()["run"]["status"] == "running"
-    record = (await admin.get("/v1/integration/stale")).json()["integration"]
-    assert record["resyncState"]["status"] == "failed"
-    assert record["updatedAt"] == record["resyncState"]["updatedAt"]
-    # a late report from the silent run does not revive it
-    late = await admin.put(f"{base}/silent", json=_run("running", iso()))
-    assert late.json()["run"]["status"] == "failed"
-
-
-async def test_kind_examples_and_ingest_routes(admin: httpx.AsyncClient) -> None:
     record = await create_integration(admin, "ingested")
     kind = quote_plus("/api/v1/users x")
     examples = await admin.post(
@@ -321,9 +286,9 @@ async def test_kind_examples_and_ingest_routes(admin: httpx.AsyncClient) -> None
         "kindIdentifier": "/api/v1/users x-0",
         "syncState": "completed",
     }
+    kind_url = f"{metrics_url}/syncMetrics/resync/{quote_plus('ev-1')}/kind/"
     put = await admin.put(
-        f"{metrics_url}/syncMetrics/resync/{quote_plus('ev-1')}/kind/{quote_plus('/api/v1/users x-0')}",
-        json={"syncKindMetrics": kind_event},
+        kind_url + quote_plus("/api/v1/users x-0"), json={"syncKindMetrics": kind_event}
     )
     assert put.json() == {"ok": True}
     second = {"eventId": "ev-1", "kindIdentifier": "team-1", "syncState": "syncing"}
@@ -341,3 +306,32 @@ async def test_kind_examples_and_ingest_routes(admin: httpx.AsyncClient) -> None
     by_key = {k["kindIdentifier"]: k for k in kinds}
     assert set(by_key) == {"__runtime__", "/api/v1/users x-0", "team-1"}
     assert by_key["/api/v1/users x-0"]["syncState"] == "completed"
+
+
+async def test_silent_run_is_marked_failed(admin: httpx.AsyncClient) -> None:
+    """The catalog fixture sets run_heartbeat_timeout=1.0."""
+    await create_integration(admin, "stale")
+    base = "/v1/integration/stale/runs"
+    await admin.patch(
+        "/v1/integration/stale/resync-state", json={"status": "running", "lastResyncStart": iso()}
+    )
+    await admin.put(f"{base}/silent", json=_run("running", iso()))
+    await admin.put(f"{base}/alive", json=_run("running", iso(seconds=1)))
+    deadline = time.monotonic() + 5
+    silent: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        await admin.post(f"{base}/alive/heartbeat")
+        silent = (await admin.get(f"{base}/silent")).json()["run"]
+        if silent["status"] != "running":
+            break
+        await asyncio.sleep(0.25)
+    assert silent["status"] == "failed"
+    assert "heartbeat" in str(silent["failureReason"])
+    parse_iso(str(silent["endedAt"]))
+    assert (await admin.get(f"{base}/alive")).json()["run"]["status"] == "running"
+    record = (await admin.get("/v1/integration/stale")).json()["integration"]
+    assert record["resyncState"]["status"] == "failed"
+    assert record["updatedAt"] == record["resyncState"]["updatedAt"]
+    # a late report from the silent run does not revive it
+    late = await admin.put(f"{base}/silent", json=_run("running", iso()))
+    assert late.json()["run"]["status"] == "failed"

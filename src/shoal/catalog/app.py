@@ -29,6 +29,8 @@ from shoal.catalog.auth import Role
 from shoal.catalog.notify import Event, EventHub
 from shoal.catalog.settings import CatalogSettings
 from shoal.catalog.store import Store, open_store
+from shoal.catalog.ui import router as ui_router
+from shoal.catalog.webhooks import WebhookDispatcher
 
 __all__ = ["create_app", "ensure_admin_credential"]
 
@@ -98,18 +100,21 @@ def create_app(
                 )
             hub = EventHub(_postgres_dsn(settings.resolved_database_url))
             services = Services(
-                settings, store, hub, await store.credentials.signing_key(), Metrics()
+                settings, store, hub, await store.credentials.signing_key(), Metrics(), WebhookDispatcher(store)
             )
             app.state.services = services
             async with asyncio.TaskGroup() as group:
-                listener = group.create_task(hub.run(), name="event-hub")
-                sweeper = group.create_task(_sweep_stale_runs(services), name="stale-run-sweeper")
+                background = [
+                    group.create_task(hub.run(), name="event-hub"),
+                    group.create_task(_sweep_stale_runs(services), name="stale-run-sweeper"),
+                    group.create_task(services.webhooks.run(), name="webhooks"),
+                ]
                 await hub.ready()
                 try:
                     yield
                 finally:
-                    listener.cancel()
-                    sweeper.cancel()
+                    for task in background:
+                        task.cancel()
         finally:
             await store.close()
 
@@ -125,10 +130,12 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
         default_response_class=JSONResponse,
+        redirect_slashes=False,  # a stray slash gets a JSON 404, never a bodiless 307
     )
     install_error_handlers(app)
     for module in (auth, organization, integrations, ingest, blueprints, entities):
         app.include_router(module.router)
+    app.include_router(ui_router)  # the web UI: /ui/..., and / redirects to it
 
     assets = Path(swagger_ui_bundle.swagger_ui_path)
     app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")

@@ -20,10 +20,10 @@ __all__ = [
     "normalize_blueprint",
 ]
 
-IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z0-9@_.:\\/=+-][A-Za-z0-9@_.:\\/=+ -]{0,1000}$")
+IDENTIFIER_PATTERN = re.compile(r"[A-Za-z0-9@_.:\\/=+-][A-Za-z0-9@_.:\\/=+ -]{0,999}")
 """Port's identifier alphabet (plus ``+`` and inner spaces, which real sources produce)."""
 
-_BLUEPRINT_ID = re.compile(r"^[A-Za-z0-9@_=\-]{1,100}$")
+_BLUEPRINT_ID = re.compile(r"[A-Za-z0-9@_=\-]{1,100}")
 _OPAQUE_KEYS = (
     "mirrorProperties",
     "calculationProperties",
@@ -37,7 +37,7 @@ _OPAQUE_KEYS = (
 
 def check_identifier(value: Any, what: str = "identifier") -> str:
     """Return ``value`` if it is a valid entity identifier, else raise InvalidInputError."""
-    if not isinstance(value, str) or not IDENTIFIER_PATTERN.match(value):
+    if not isinstance(value, str) or not IDENTIFIER_PATTERN.fullmatch(value):
         message = (
             f"{what} {value!r} is invalid: use 1-1000 characters from A-Z a-z 0-9 @ _ . : / = + - "
             "and spaces (not leading)"
@@ -56,7 +56,7 @@ def normalize_blueprint(body: Any) -> JSONObject:
         message = "a blueprint must be a JSON object"
         raise InvalidInputError(message)
     identifier = body.get("identifier")
-    if not isinstance(identifier, str) or not _BLUEPRINT_ID.match(identifier):
+    if not isinstance(identifier, str) or not _BLUEPRINT_ID.fullmatch(identifier):
         message = (
             f"blueprint identifier {identifier!r} is invalid: use 1-100 of A-Z a-z 0-9 @ _ = -"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -17,12 +18,28 @@ from shoal.types import JSON, JSONObject
 __all__ = [
     "Entity",
     "EntityInput",
+    "datasource_owner",
     "merge_entity",
     "parse_entity_input",
     "project",
     "relation_targets",
     "validate_entity",
 ]
+
+
+_OCEAN_DATASOURCE = re.compile(
+    r"port-ocean/(?P<type>[^/]+)/(?P<version>[^/]+)/(?P<id>[^/]+)(?:/(?P<feature>[^/]+))?"
+)
+
+
+def datasource_owner(datasource: str | None) -> str | None:
+    """The integration identifier in an Ocean datasource (its User-Agent), else None.
+
+    ``port-ocean/{type}/{version}/{identifier}/{feature}``: only the identifier segment names the
+    owner (an integration's *type* may well equal another integration's identifier).
+    """
+    match = _OCEAN_DATASOURCE.fullmatch(datasource or "")
+    return match["id"] if match else None
 
 
 @dataclass(slots=True)
@@ -162,12 +179,14 @@ def _parse_team(value: Any) -> list[str] | Query:
 
 
 def _parse_relation(name: str, value: Any) -> Any:
-    if value is None or isinstance(value, str):
+    if value is None:
         return value
+    if isinstance(value, str):
+        return check_identifier(value, f"relation {name!r} target")
     if is_search_query(value):
         return parse_query(value, where=f"relations.{name}")
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return list(value)
+        return [check_identifier(item, f"relation {name!r} target") for item in value]
     message = (
         f"relation {name!r} must be an identifier, a list of identifiers, a search query or null"
     )

@@ -83,8 +83,15 @@ class Query:
     rules: tuple[Rule | Query, ...]
 
 
-def parse_query(data: Any, *, where: str = "query") -> Query:
+MAX_DEPTH = 20
+"""Deepest nesting of queries inside queries (evaluation is recursive)."""
+
+
+def parse_query(data: Any, *, where: str = "query", depth: int = 1) -> Query:
     """Validate a JSON search query into a :class:`Query`, or raise InvalidInputError."""
+    if depth > MAX_DEPTH:
+        message = f"{where}: queries may be nested at most {MAX_DEPTH} levels deep"
+        raise InvalidInputError(message)
     if not isinstance(data, Mapping):
         message = f"{where} must be an object with 'combinator' and 'rules'"
         raise InvalidInputError(message)
@@ -100,7 +107,7 @@ def parse_query(data: Any, *, where: str = "query") -> Query:
     for index, rule in enumerate(rules):
         here = f"{where}.rules[{index}]"
         if isinstance(rule, Mapping) and "rules" in rule:
-            parsed.append(parse_query(rule, where=here))
+            parsed.append(parse_query(rule, where=here, depth=depth + 1))
         else:
             parsed.append(_parse_rule(rule, here))
     return Query(combinator, tuple(parsed))

@@ -14,7 +14,10 @@ from shoal.catalog.app import create_app
 from shoal.catalog.settings import CatalogSettings
 from shoal.embedded import EmbeddedServer
 
-__all__ = ["RunningCatalog", "free_port", "running_catalog"]
+__all__ = ["GRACEFUL_SHUTDOWN_SECONDS", "RunningCatalog", "free_port", "running_catalog"]
+
+GRACEFUL_SHUTDOWN_SECONDS = 2.0
+"""Event streams never end on their own: after this, open connections are closed at shutdown."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -37,7 +40,8 @@ async def running_catalog(settings: CatalogSettings) -> AsyncIterator[RunningCat
         settings = replace(settings, port=free_port(settings.host))
     app = create_app(settings)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning", lifespan="on"
+        app, host=settings.host, port=settings.port, log_level="warning", lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     server = EmbeddedServer(config)
     async with asyncio.TaskGroup() as group:
@@ -51,5 +55,6 @@ async def running_catalog(settings: CatalogSettings) -> AsyncIterator[RunningCat
             raise RuntimeError(message)
         try:
             yield RunningCatalog(f"http://{settings.host}:{settings.port}", settings)
-        finally:
+        finally:  # a clean shutdown even when the block failed: close sockets, run the lifespan
             server.should_exit = True
+            await asyncio.wait({task})

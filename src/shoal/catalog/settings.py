@@ -48,7 +48,6 @@ class CatalogSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> CatalogSettings:
-        defaults = cls()
         defaults = cls()  # slots: the class attributes are descriptors, not the defaults
         settings = cls(
             host=environ.get("SHOAL_HOST", defaults.host),

@@ -36,15 +36,15 @@ class Trigger:
 
 RunResync = Callable[[RunRecord], Coroutine[Any, Any, RunRecord]]
 """Runs one resync to its end (returns the finished record) or raises CancelledError."""
-RecordAborted = Callable[[RunRecord], Awaitable[None]]
+ReportAborted = Callable[[RunRecord], Awaitable[None]]
 
 
 class Supervisor:
-    def __init__(self, identifier: str, run_resync: RunResync, record_aborted: RecordAborted,
+    def __init__(self, identifier: str, run_resync: RunResync, report_aborted: ReportAborted,
                  policy: Policy = Policy.RESTART) -> None:  # fmt: skip
         self._identifier = identifier
         self._run_resync = run_resync
-        self._record_aborted = record_aborted
+        self._report_aborted = report_aborted
         self.policy = policy
         self._pending: Trigger | None = None
         self._wake = asyncio.Event()
@@ -82,8 +82,8 @@ class Supervisor:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
-                if self._current is not None:
-                    await self._finish_current()
+                if self._current is not None and not await self._finish_current():
+                    continue  # coalesce: the pending request waits for the current run
                 if self._pending is None:
                     continue
                 trigger, self._pending = self._pending, None
@@ -97,35 +97,33 @@ class Supervisor:
                 self.started.set()
                 log.info("resync %s started (trigger: %s)", record.id, trigger.source)
 
-    async def _finish_current(self) -> None:
-        assert self._current is not None
+    async def _finish_current(self) -> bool:
+        """Record the end of the current run; False if it is (rightly) still running."""
+        if self._current is None:  # shutdown and the loop may both get here: report once
+            return True
         task, record = self._current
         if not task.done():
             if self.policy is Policy.COALESCE or self._pending is None:
-                return  # still running; the done-callback wakes us
+                return False  # still running; the done-callback wakes us
             await asyncio.wait({task})  # cancelled in request(); wait for it to stop
         self._current = None
         if task.cancelled():
             record.finish(RunStatus.ABORTED)
             log.info("resync %s aborted%s", record.id, f" by {record.aborted_by}" if record.aborted_by else "")
-            await self._record_aborted(record)
-        elif (error := task.exception()) is not None:
-            record.error = f"{type(error).__name__}: {error}"
-            record.finish(RunStatus.FAILED)
-            log.error("resync %s crashed: %s", record.id, record.error)
-            await self._record_aborted(record)
+            await self._report_aborted(record)
         else:
             log.info("resync %s %s", record.id, record.status.value)
         self.finished.append(record)
         if self._pending is None:
             self._idle.set()
+        return True
 
     async def shutdown(self) -> None:
         """Abort the running resync (if any) and record it once; used on SIGTERM/SIGINT."""
         self._pending = None
         if self._current is None:
             return
-        task, record = self._current
+        task, _ = self._current
         if not task.done():
             task.cancel()
             await asyncio.wait({task})

@@ -6,12 +6,15 @@ import json
 from typing import Any
 
 from shoal.sync.mapping import (
+    CompiledResource,
     FieldErrorPolicy,
     MappedBatch,
     ReferenceMapper,
     ResourceConfig,
     compile_resource,
 )
+
+POLICIES: tuple[FieldErrorPolicy, ...] = ("error", "null")
 
 
 def resource(
@@ -50,8 +53,18 @@ def assert_engines_agree(
     config: ResourceConfig, items: list[Any], on_field_error: FieldErrorPolicy = "error"
 ) -> MappedBatch:
     """Map ``items`` with the compiler and the reference; require identical outcomes."""
-    compiled = compile_resource(config, on_field_error=on_field_error).map_batch(items)
-    expected = ReferenceMapper(config, on_field_error=on_field_error).map_batch(items)
+    return assert_mappers_agree(
+        compile_resource(config, on_field_error=on_field_error),
+        ReferenceMapper(config, on_field_error=on_field_error),
+        items,
+    )
+
+
+def assert_mappers_agree(
+    compiled_resource: CompiledResource, reference: ReferenceMapper, items: list[Any]
+) -> MappedBatch:
+    compiled = compiled_resource.map_batch(items)
+    expected = reference.map_batch(items)
     # (Plain asserts with messages: pytest does not rewrite asserts in helper modules.)
     assert strict(compiled.entities) == strict(expected.entities), (
         f"entities differ:\n compiled  {compiled.entities!r}\n reference {expected.entities!r}"

@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request
 
-from shoal.catalog.api.deps import ServicesDep
+from shoal.catalog.api.deps import CatalogRoute, ServicesDep
 from shoal.catalog.auth import TOKEN_TTL_SECONDS, issue_token
 from shoal.clock import now_us
 
-router = APIRouter(prefix="/v1/auth", tags=["Authentication"])
+router = APIRouter(prefix="/v1/auth", tags=["Authentication"], route_class=CatalogRoute)
 
 
 @router.post("/access_token", summary="Get an access token")

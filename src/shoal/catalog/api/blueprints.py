@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
-from shoal.catalog.api.deps import Caller, ServicesDep
+from shoal.catalog.api.deps import Caller, CatalogRoute, ServicesDep
 from shoal.catalog.api.responses import JSONResponse
 from shoal.catalog.auth import Action, Principal, Role, authorize
 from shoal.catalog.store import Store
 from shoal.errors import ForbiddenError
 
-router = APIRouter(prefix="/v1/blueprints", tags=["Blueprints"])
+router = APIRouter(prefix="/v1/blueprints", tags=["Blueprints"], route_class=CatalogRoute)
 
 BlueprintBody = Annotated[
     dict[str, Any],

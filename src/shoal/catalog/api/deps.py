@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import unquote_plus
 
 import orjson
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.responses import Response
 
 from shoal.catalog.auth import Principal, Role, verify_token
+from shoal.catalog.entities import datasource_owner
 from shoal.catalog.notify import EventHub
 from shoal.catalog.settings import CatalogSettings
 from shoal.catalog.store import Store
-from shoal.errors import BadRequestError, ForbiddenError, PayloadTooLargeError, UnauthorizedError
+from shoal.catalog.webhooks import WebhookDispatcher
+from shoal.errors import (
+    BadRequestError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnauthorizedError,
+)
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "Caller",
+    "CatalogRoute",
     "Metrics",
     "Services",
     "datasource_for",
     "get_services",
+    "parse_json",
     "raw_tail",
     "read_json",
 ]
@@ -67,6 +81,7 @@ class Services:
     hub: EventHub
     signing_key: str
     metrics: Metrics
+    webhooks: WebhookDispatcher
 
 
 def get_services(request: Request) -> Services:
@@ -97,25 +112,94 @@ Caller = Annotated[Principal, Depends(current_principal)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def read_json(request: Request) -> Any:
-    """The request body parsed with orjson; an empty body is ``{}``."""
-    services = get_services(request)
-    limit = services.settings.max_body_bytes
+MAX_JSON_DEPTH = 100
+"""Deepest nesting accepted in a JSON body (orjson cannot write documents deeper than 254)."""
+
+_JSON_KEY = "shoal.json_body"
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def _read_body(request: Request) -> bytes:
+    """The raw body, refused with 413 above ``max_body_bytes`` (checked before reading it)."""
+    limit = get_services(request).settings.max_body_bytes
+    message = f"the request body is over the {limit} byte limit"
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
-        message = f"the request body is over the {limit} byte limit"
         raise PayloadTooLargeError(message)
     body = await request.body()
     if len(body) > limit:
-        message = f"the request body is over the {limit} byte limit"
         raise PayloadTooLargeError(message)
+    return body
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a request body with orjson and check what the store can keep.
+
+    Refused: invalid JSON (400), nesting deeper than :data:`MAX_JSON_DEPTH` and strings holding
+    U+0000 (422; PostgreSQL text cannot store NUL, so it is refused at the door rather than at
+    every place a string reaches SQL). An empty body is ``{}``.
+    """
     if not body.strip():
         return {}
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         message = f"the request body is not valid JSON: {exc}"
         raise BadRequestError(message, code="invalid_json") from None
+    check_nul = b"\\u0000" in body  # JSON can only carry NUL as this escape
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if check_nul and "\x00" in item:
+                message = "JSON strings may not contain the NUL character (\\u0000)"
+                raise InvalidInputError(message)
+        elif isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                message = f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels"
+                raise InvalidInputError(message)
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return value
+
+
+async def read_json(request: Request) -> Any:
+    """The request body through :func:`parse_json`, parsed once per request."""
+    if _JSON_KEY not in request.scope:
+        request.scope[_JSON_KEY] = parse_json(await _read_body(request))
+    return request.scope[_JSON_KEY]
+
+
+class CatalogRequest(Request):
+    """``Body()`` parameters are parsed by :func:`read_json` too (FastAPI calls ``json()``)."""
+
+    async def json(self) -> Any:
+        return await read_json(self)
+
+
+class CatalogRoute(APIRoute):
+    """Every API route: no NUL in the path or query, and the body limit and JSON checks of
+    :func:`read_json` apply before FastAPI parses anything (its errors are Port-shaped JSON)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            request = CatalogRequest(request.scope, request.receive)
+            if "\x00" in request.scope["path"]:
+                message = "no such resource: the path contains a NUL character"
+                raise NotFoundError(message)
+            if b"%00" in request.scope.get("query_string", b""):
+                message = "query parameters may not contain the NUL character"
+                raise InvalidInputError(message)
+            if request.method in _BODY_METHODS:
+                body = await _read_body(request)
+                content_type = request.headers.get("content-type", "")
+                if body and (not content_type or "json" in content_type):
+                    await read_json(request)
+            return await handler(request)
+
+        return checked
 
 
 def raw_tail(request: Request, skip: int, drop_last: int = 0) -> str:
@@ -130,23 +214,16 @@ def raw_tail(request: Request, skip: int, drop_last: int = 0) -> str:
     return unquote_plus("/".join(tail))
 
 
-_OCEAN_AGENT = re.compile(
-    r"^port-ocean/(?P<type>[^/]+)/(?P<version>[^/]+)/(?P<id>[^/]+)(/(?P<feature>[^/]+))?$"
-)
-
-
 def datasource_for(request: Request, principal: Principal) -> str:
     """The datasource stamped on entity writes: the writer's User-Agent, as Port does.
 
     An integration credential may only write as its own integration.
     """
     agent = request.headers.get("user-agent", "") or principal.client_id
-    if principal.role is Role.INTEGRATION:
-        match = _OCEAN_AGENT.match(agent)
-        if match is None or match["id"] != principal.integration:
-            message = (
-                f"an integration credential writes as 'port-ocean/<type>/<version>/"
-                f"{principal.integration}/exporter'; got User-Agent {agent!r}"
-            )
-            raise ForbiddenError(message)
+    if principal.role is Role.INTEGRATION and datasource_owner(agent) != principal.integration:
+        message = (
+            f"an integration credential writes as 'port-ocean/<type>/<version>/"
+            f"{principal.integration}/exporter'; got User-Agent {agent!r}"
+        )
+        raise ForbiddenError(message)
     return agent[:1000]

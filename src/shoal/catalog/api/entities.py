@@ -6,7 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from shoal.catalog.api.deps import Caller, ServicesDep, datasource_for, raw_tail, read_json
+from shoal.catalog.api.deps import (
+    Caller,
+    CatalogRoute,
+    ServicesDep,
+    datasource_for,
+    raw_tail,
+    read_json,
+)
 from shoal.catalog.api.responses import JSONResponse
 from shoal.catalog.auth import Action, Principal, Role, authorize
 from shoal.catalog.store import WriteOptions
@@ -14,7 +21,7 @@ from shoal.catalog.store.entities import parse_search_body
 from shoal.clock import from_iso
 from shoal.errors import CatalogError, InvalidInputError, NotFoundError, PayloadTooLargeError
 
-router = APIRouter(prefix="/v1", tags=["Entities"])
+router = APIRouter(prefix="/v1", tags=["Entities"], route_class=CatalogRoute)
 
 Flag = Annotated[str | None, Query()]
 
@@ -205,7 +212,7 @@ async def delete_entities(
 
 def _owner(caller: Principal) -> str | None:
     """An integration credential deletes only entities stamped with its own datasource."""
-    return f"/{caller.integration}/" if caller.role is Role.INTEGRATION else None
+    return caller.integration if caller.role is Role.INTEGRATION else None
 
 
 @router.get("/blueprints/{blueprint}/entities", summary="A page of a blueprint's entities")

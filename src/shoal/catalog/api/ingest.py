@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
-from shoal.catalog.api.deps import Caller, ServicesDep, raw_tail
+from shoal.catalog.api.deps import Caller, CatalogRoute, ServicesDep, raw_tail
 from shoal.catalog.auth import Action, authorize
 
-router = APIRouter(prefix="/v1/ingest", tags=["Ingest"])
+router = APIRouter(prefix="/v1/ingest", tags=["Ingest"], route_class=CatalogRoute)
 log = logging.getLogger("shoal.ingest")
 
 AnyBody = Annotated[dict[str, Any], Body()]

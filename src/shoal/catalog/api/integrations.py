@@ -10,14 +10,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Request
 from starlette.responses import StreamingResponse
 
-from shoal.catalog.api.deps import Caller, Services, ServicesDep, raw_tail
+from shoal.catalog.api.deps import Caller, CatalogRoute, Services, ServicesDep, raw_tail
 from shoal.catalog.api.responses import JSONResponse
 from shoal.catalog.auth import Action, Principal, authorize
 from shoal.catalog.integrations import ResyncRequest, pending_request
 from shoal.catalog.notify import Event
 from shoal.errors import ForbiddenError, InvalidInputError
 
-router = APIRouter(prefix="/v1/integration", tags=["Integrations"])
+router = APIRouter(prefix="/v1/integration", tags=["Integrations"], route_class=CatalogRoute)
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -26,6 +26,7 @@ AnyBody = Annotated[dict[str, Any], Body(examples=[{}])]
 
 async def announce(services: Services, request: ResyncRequest) -> None:
     services.metrics.resync_requests.labels(request.source).inc()
+    services.webhooks.enqueue(request)
     await services.hub.publish(
         Event(request.integration, "resync-request", request.id, request.to_json())
     )

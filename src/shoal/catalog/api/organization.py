@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from shoal.catalog.api.deps import Caller
+from shoal.catalog.api.deps import Caller, CatalogRoute
 from shoal.catalog.api.responses import JSONResponse
 
-router = APIRouter(prefix="/v1", tags=["Organization"])
+router = APIRouter(prefix="/v1", tags=["Organization"], route_class=CatalogRoute)
 
 
 @router.get("/organization", summary="The organization and its feature flags")

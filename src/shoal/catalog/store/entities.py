@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, func, or_, select, tuple_
+from sqlalchemy import delete, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoal.catalog.entities import (
     Entity,
     EntityInput,
+    datasource_owner,
     merge_entity,
     parse_entity_input,
     project,
@@ -194,20 +195,22 @@ class EntityStore:
         if hints.empty:
             return
         conditions: list[Any] = []
-        if hints.identifiers is not None:
-            if not hints.identifiers:
+        for column, values in (
+            (_e.c.identifier, hints.identifiers),
+            (_e.c.blueprint, hints.blueprints),
+        ):
+            if values is None:
+                continue
+            if not values:
                 return
-            conditions.append(_e.c.identifier.in_(sorted(hints.identifiers)))
-        if hints.blueprints is not None:
-            if not hints.blueprints:
-                return
-            conditions.append(_e.c.blueprint.in_(sorted(hints.blueprints)))
+            if len(values) <= CHUNK:  # longer lists would overflow the bound-parameter limit
+                conditions.append(column.in_(sorted(values)))
         conditions.extend(_e.c.datasource.like(p, escape="\\") for p in hints.datasource_like)
         if hints.updated_before is not None:
             conditions.append(_e.c.updated_at <= hints.updated_before)
         if hints.updated_after is not None:
             conditions.append(_e.c.updated_at >= hints.updated_after)
-        statement = select(_e).where(and_(*conditions)).order_by(_e.c.blueprint, _e.c.identifier)
+        statement = select(_e).where(*conditions).order_by(_e.c.blueprint, _e.c.identifier)
         produced = 0
         async with self._maybe_conn(conn) as active:
             last: tuple[str, str] | None = None
@@ -254,7 +257,7 @@ class EntityStore:
             conditions.append(tuple_(_e.c.blueprint, _e.c.identifier) > decode_cursor(cursor))
         statement = (
             select(_e.c.blueprint, _e.c.identifier, _e.c.datasource)
-            .where(and_(*conditions))
+            .where(*conditions)
             .order_by(_e.c.blueprint, _e.c.identifier)
             .limit(limit + 1)
         )
@@ -374,12 +377,11 @@ class EntityStore:
                 continue
             entity.datasource = options.datasource
             if current is not None and current.same_content(entity):
-                # Nothing to write: keep the stored row (and its updatedAt) as it is.
+                # Reported as unchanged, but still stamped: every write sets updatedAt, which
+                # reconciliation's ``before`` filter relies on (Port's contract).
                 unchanged.add(index)
-                entity = current
-            else:
-                entity.updated_at = now
-                entity.updated_by = options.actor
+            entity.updated_at = now
+            entity.updated_by = options.actor
             if current is None:
                 entity.created_at, entity.created_by = now, options.actor
             pending[identifier] = entity
@@ -426,9 +428,7 @@ class EntityStore:
 
         # 4. write (unless only validating)
         if not options.validation_only:
-            await self._write(
-                conn, [entity for index, entity, _ in stored if index not in unchanged], existing, blueprint
-            )
+            await self._write(conn, [entity for _, entity, _ in stored], existing, blueprint)
             if to_create:
                 await conn.execute(
                     self._db.insert(_e).on_conflict_do_nothing(),
@@ -572,7 +572,8 @@ class EntityStore:
         """Delete entities; with ``delete_dependents`` also those that relate to them.
 
         Without it, relations pointing at deleted entities are cleared on their holders.
-        With ``owner``, only entities whose datasource contains it are deleted.
+        With ``owner`` (an integration identifier), only entities whose datasource names that
+        integration (see :func:`datasource_owner`) are deleted.
         Returns the identifiers of ``blueprint_id`` actually deleted.
         """
         async with self._db.write() as conn:
@@ -581,7 +582,7 @@ class EntityStore:
             present = {
                 identifier
                 for identifier, entity in found.items()
-                if owner is None or owner in (entity.datasource or "")
+                if owner is None or datasource_owner(entity.datasource) == owner
             }
             doomed: set[tuple[str, str]] = {(blueprint_id, i) for i in present}
             frontier = set(doomed)

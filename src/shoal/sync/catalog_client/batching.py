@@ -36,6 +36,9 @@ class EntityBatch:
 
     def halves(self) -> tuple[EntityBatch, EntityBatch]:
         """Split into two non-empty batches (the batch must hold at least two entities)."""
+        if len(self) < 2:
+            message = "cannot halve a batch of fewer than two entities"
+            raise ValueError(message)
         middle = len(self) // 2
         return (
             EntityBatch(self.indices[:middle], self.parts[:middle], self.entities[:middle]),

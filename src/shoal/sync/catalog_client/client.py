@@ -413,16 +413,19 @@ class CatalogClient:
             message = "before must be a timezone-aware datetime"
             raise ValueError(message)
         what = "list datasource entities"
-        body: JSONObject = {"datasource_prefix": prefix, "datasource_suffix": suffix}
-        body["limit"] = limit
+        path = "/blueprints/entities/datasource-entities"
+        body: JSONObject = {
+            "datasource_prefix": prefix,
+            "datasource_suffix": suffix,
+            "limit": limit,
+        }
         if before is not None:
             body["before"] = before.isoformat()
         seen: set[str] = set()
         while True:
             response = await self._session.request(
-                "POST", "/blueprints/entities/datasource-entities", what=what, body=body,
-                exporter=True,
-            )  # fmt: skip
+                "POST", path, what=what, body=body, exporter=True
+            )
             page = ok_body(response, what)
             yield object_list(page, "entities", what)
             cursor = page.get("next")
@@ -505,7 +508,9 @@ class CatalogClient:
         if response.is_success:  # 200, or 207 with per-index errors
             return self._read_bulk(batch, json_object(response, what))
         if response.status_code == 413:
-            logger.info("%s: body too large (413), splitting %d entities", what, len(batch))
+            if len(batch) == 1:
+                return await self._upsert_single(blueprint, batch, params)
+            logger.info("%s: body too large (413), splitting it in halves", what)
             halves = batch.halves()
             return UpsertResult.combine(
                 await _all_or_first_error(self._upsert_split(blueprint, h, params) for h in halves)

@@ -59,8 +59,12 @@ class RetryPolicy(enum.Enum):
         # 429 means "rejected before processing", so even a create can safely be repeated.
         return status == 429
 
-    def retries_error(self, error: httpx.TransportError) -> bool:
+    def retries_error(self, error: httpx.RequestError) -> bool:
         """True if a request that failed with ``error`` should be retried under this policy."""
+        if not isinstance(error, httpx.TransportError) or isinstance(
+            error, httpx.UnsupportedProtocol
+        ):
+            return False  # a body that does not decode, a bad URL scheme: no retry will help
         return self is RetryPolicy.IDEMPOTENT or isinstance(error, NOT_SENT_ERRORS)
 
 

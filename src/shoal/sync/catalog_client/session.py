@@ -138,7 +138,7 @@ class CatalogSession:
                 # The slot is held for the exchange only, never across a backoff sleep.
                 async with self._semaphore:
                     response = await self._http.send(request)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 if not policy.retries_error(exc) or attempt >= self._limits.max_attempts:
                     message = (
                         f"{what}: could not reach the catalog ({method} {request.url}) "
@@ -195,14 +195,14 @@ class CatalogSession:
             request = self._http.build_request("GET", path, headers=all_headers, timeout=timeout)
             try:
                 response = await self._http.send(request, stream=True)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 message = f"{what}: could not reach the catalog: {exc!r}"
                 raise CatalogUnavailableError(message) from exc
             if response.is_success:
                 return response
             try:
                 await response.aread()
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 message = f"{what}: connection broke while reading an error: {exc!r}"
                 raise CatalogUnavailableError(message) from exc
             finally:

@@ -206,7 +206,7 @@ class EventStream:
             for event in decoder.feed(utf8.decode(b"", final=True)) + decoder.close():
                 yield event
             self._sync(decoder)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             message = f"event stream {response.request.url} broke: {exc!r}"
             raise CatalogUnavailableError(message) from exc
         finally:

@@ -19,8 +19,8 @@ from shoal.sync.mapping.config import (
     Selector,
     parse_mapping_config,
 )
-from shoal.sync.mapping.reference import FieldErrorPolicy, ReferenceMapper
-from shoal.sync.mapping.result import ItemError, MappedBatch
+from shoal.sync.mapping.reference import ReferenceMapper
+from shoal.sync.mapping.result import FieldErrorPolicy, ItemError, MappedBatch
 
 __all__ = [
     "CompiledResource",

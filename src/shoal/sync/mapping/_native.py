@@ -99,7 +99,6 @@ class PathSegment:
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _INDEX = re.compile(r"-?[0-9]{1,9}")
-_SPACE = re.compile(r"\s*")
 
 
 def parse_path(text: str) -> list[PathSegment] | None:
@@ -147,8 +146,7 @@ def _parse_name(text: str, position: int) -> tuple[str | int, int] | None:
 
 
 def _parse_bracket(text: str, position: int) -> tuple[str | int, int] | None:
-    position = _SPACE.match(text, position + 1).end()  # type: ignore[union-attr]
-    key: str | int | None
+    position = _skip_spaces(text, position + 1)
     literal = _STRING.match(text, position) or _INDEX.match(text, position)
     if literal is None:
         return None
@@ -156,10 +154,16 @@ def _parse_bracket(text: str, position: int) -> tuple[str | int, int] | None:
     key = _string_literal(token) if token.startswith('"') else int(token)
     if key is None:
         return None
-    position = _SPACE.match(text, literal.end()).end()  # type: ignore[union-attr]
+    position = _skip_spaces(text, literal.end())
     if not text.startswith("]", position):
         return None
     return key, position + 1
+
+
+def _skip_spaces(text: str, position: int) -> int:
+    while position < len(text) and text[position].isspace():
+        position += 1
+    return position
 
 
 def _string_literal(token: str) -> str | None:
@@ -206,7 +210,10 @@ def _key_getter(keys: list[str], finish: Callable[[Any], Any]) -> Getter:
         for key in keys:
             if type(value) is dict:
                 found = value.get(key, _MISSING)
-                value = _missing(value, key) if found is _MISSING else found
+                if found is _MISSING:
+                    _check_missing(value)
+                    found = None
+                value = found
             elif value is None:
                 return None
             else:
@@ -231,19 +238,21 @@ def _step_getter(keys: list[str | int], finish: Callable[[Any], Any]) -> Getter:
 _MISSING: Any = object()
 
 
-def _missing(container: dict[Any, Any], key: str) -> None:
+def _check_missing(container: dict[Any, Any]) -> None:
     # json.dumps (hence libjq) turns int/float/bool/None keys into strings, so `.["1"]` can
     # find the key 1. Only checked on a miss, where it is cheap relative to how rare it is.
     if any(type(k) is not str for k in container):
         raise NeedsJq
-    return None
 
 
 def _step(value: Any, key: str | int) -> Any:
     if isinstance(key, str):
         if type(value) is dict:
             found = value.get(key, _MISSING)
-            return _missing(value, key) if found is _MISSING else found
+            if found is _MISSING:
+                _check_missing(value)
+                return None
+            return found
         raise NeedsJq
     if type(value) is list:
         index = key if key >= 0 else key + len(value)

@@ -44,12 +44,11 @@ from shoal.sync.mapping._native import (
     split_leading_path,
 )
 from shoal.sync.mapping.config import ResourceConfig
-from shoal.sync.mapping.reference import FieldErrorPolicy
 from shoal.sync.mapping.result import (
     NOT_AN_OBJECT_MESSAGE,
+    FieldErrorPolicy,
     ItemError,
     MappedBatch,
-    leaf_message,
     missing_key_message,
     not_a_list_message,
     selector_message,
@@ -110,7 +109,10 @@ def compile_resource(
 
 
 class CompiledResource:
-    """A resource's mapping, ready to map batches. Build it with :func:`compile_resource`."""
+    """A resource's mapping, ready to map batches. Build it with :func:`compile_resource`.
+
+    Not thread-safe: libjq programs carry state, so use one instance per thread or process.
+    """
 
     def __init__(self, resource: ResourceConfig, *, on_field_error: FieldErrorPolicy) -> None:
         self.resource = resource
@@ -183,8 +185,7 @@ class CompiledResource:
                     if null_on_error:
                         values.append(None)
                         continue
-                    message = leaf_message(leaf.field, str(exc))
-                    batch.errors.append(ItemError(index, element, leaf.field, message, item))
+                    batch.errors.append(ItemError(index, element, leaf.field, str(exc), item))
                     break
             else:
                 entity = self._build(values)
@@ -214,7 +215,7 @@ class CompiledResource:
             try:
                 selected = self._selector.evaluate(item, row)
             except _jq.JqError as exc:
-                message = leaf_message("selector", str(exc))
+                message = str(exc)
                 batch.errors.append(ItemError(index, element, "selector", message, item))
                 continue
             if selected is True:
@@ -275,8 +276,6 @@ def _fused(slot: int, program: Any) -> _Evaluate:
 
 # -- entity shape ----------------------------------------------------------------------------
 
-_Shape: TypeAlias = "int | dict[str, _Shape] | list[_Shape]"
-
 
 def _flatten(tree: Any) -> tuple[Any, list[tuple[str, str | None]]]:
     """Replace each leaf of the mapping tree by its position in depth-first order."""
@@ -332,16 +331,16 @@ class _FusedProgram:
             return cls()
         getters: list[Callable[[Any], Any]] = []
         texts = [leaf.text for leaf in leaves]
-        if all(leaf.split is not None for leaf in leaves):
-            # Feed libjq only the sub-trees the leaves read: [value of path0, path1, ...].
-            inputs: dict[str, int] = {}
-            for position, leaf in enumerate(leaves):
-                segments, rest = leaf.split  # type: ignore[misc]
-                key = repr(segments)
-                if key not in inputs:
-                    inputs[key] = len(getters)
+        splits = [leaf.split for leaf in leaves if leaf.split is not None]
+        if len(splits) == len(leaves):
+            # Feed libjq only the sub-trees the leaves read: [value of path0, path1, ...]. The
+            # values go in raw (uncanonicalised) so that libjq sees the same number literals.
+            inputs: dict[tuple[PathSegment, ...], int] = {}
+            for position, (segments, rest) in enumerate(splits):
+                if tuple(segments) not in inputs:
+                    inputs[tuple(segments)] = len(getters)
                     getters.append(make_getter(segments, raw=True))
-                texts[position] = f".[{inputs[key]}] | ({rest}\n)"
+                texts[position] = f".[{inputs[tuple(segments)]}] | ({rest}\n)"
         cells = [f"__shoal_first(({text}\n))" for text in texts]
         if gated:
             body = (
@@ -455,7 +454,7 @@ class _Expander:
             try:
                 elements = self._elements.evaluate(raw, None)
             except _jq.JqError as exc:
-                message = leaf_message("itemsToParse", str(exc))
+                message = str(exc)
                 batch.errors.append(ItemError(index, None, "itemsToParse", message, raw))
                 continue
             if elements is None or elements == []:
@@ -470,7 +469,7 @@ class _Expander:
                     parent = self._delete(raw, None)
                 except _jq.JqError as exc:
                     name = "itemsToParseTopLevelTransform"
-                    message = leaf_message(name, str(exc))
+                    message = str(exc)
                     batch.errors.append(ItemError(index, None, name, message, raw))
                     continue
             if not isinstance(parent, dict):

@@ -9,27 +9,23 @@ and the message texts.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
 from shoal.errors import ConfigError
 from shoal.sync.mapping import _jq
 from shoal.sync.mapping.config import ResourceConfig
 from shoal.sync.mapping.result import (
     NOT_AN_OBJECT_MESSAGE,
+    FieldErrorPolicy,
     ItemError,
     MappedBatch,
-    leaf_message,
     missing_key_message,
     not_a_list_message,
     selector_message,
 )
 from shoal.types import JSON
 
-__all__ = ["FieldErrorPolicy", "ReferenceMapper"]
-
-FieldErrorPolicy: TypeAlias = Literal["error", "null"]
-"""What a jq runtime error in a mapping leaf does: fail the item (``"error"``, the default)
-or map that field to ``null`` (``"null"``, Ocean's behaviour)."""
+__all__ = ["ReferenceMapper"]
 
 
 class _LeafError(Exception):
@@ -109,7 +105,7 @@ class ReferenceMapper:
         try:
             elements = self._run(port.items_to_parse, raw)
         except _jq.JqError as exc:
-            return fail("itemsToParse", leaf_message("itemsToParse", str(exc)))
+            return fail("itemsToParse", str(exc))
         if elements is None or elements == []:
             return []
         if not isinstance(elements, list):
@@ -119,8 +115,7 @@ class ReferenceMapper:
             try:
                 parent = self._run(self._deletion, raw)
             except _jq.JqError as exc:
-                field = "itemsToParseTopLevelTransform"
-                return fail(field, leaf_message(field, str(exc)))
+                return fail("itemsToParseTopLevelTransform", str(exc))
         if not isinstance(parent, dict):
             return fail("itemsToParse", NOT_AN_OBJECT_MESSAGE)
         name = port.items_to_parse_name
@@ -133,7 +128,7 @@ class ReferenceMapper:
         try:
             passed = self._run(self.resource.selector.query, item)
         except _jq.JqError as exc:
-            return fail("selector", leaf_message("selector", str(exc)))
+            return fail("selector", str(exc))
         if passed is False:
             batch.filtered_out += 1
             return None
@@ -164,4 +159,4 @@ class ReferenceMapper:
         except _jq.JqError as exc:
             if self.on_field_error == "null":
                 return None
-            raise _LeafError(where, leaf_message(where, str(exc))) from None
+            raise _LeafError(where, str(exc)) from None

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 import orjson
 
 from shoal.errors import MappingError
 from shoal.types import JSON, JSONObject
 
-__all__ = ["ItemError", "MappedBatch"]
+__all__ = ["FieldErrorPolicy", "ItemError", "MappedBatch"]
+
+FieldErrorPolicy: TypeAlias = Literal["error", "null"]
+"""What a jq runtime error in a mapping field does: fail the item (``"error"``, the default)
+or map that field to ``null`` (``"null"``, what Ocean does)."""
 
 _PREVIEW_CHARS = 200
 
@@ -23,9 +27,10 @@ class ItemError:
     ``index`` is the item's position in the batch given to ``map_batch``; ``element`` its
     position in the ``itemsToParse`` array when the resource expands items (``None``
     otherwise). ``field`` names what failed (``selector``, ``identifier``,
-    ``properties.url``, ``itemsToParse`` …) and ``message`` says why, on one line. ``item`` is the
-    object the failing expression was evaluated against (for ``itemsToParse`` resources: the
-    parent merged with its element).
+    ``properties.url``, ``itemsToParse`` …) and ``message`` says why, on one line (for a jq
+    runtime error, libjq's message). ``item`` is the object the failing expression was
+    evaluated against (for ``itemsToParse`` resources: the parent merged with its element).
+    ``str(error)`` reads ``item 3: properties.url: Cannot index string with "x"``.
     """
 
     index: int
@@ -44,9 +49,10 @@ class ItemError:
         return MappingError(str(self))
 
     def __str__(self) -> str:
-        if self.element is None:
-            return f"item {self.index}: {self.message}"
-        return f"item {self.index} element {self.element}: {self.message}"
+        where = f"item {self.index}"
+        if self.element is not None:
+            where += f" element {self.element}"
+        return f"{where}: {self.field}: {self.message}"
 
 
 @dataclass(slots=True)
@@ -68,27 +74,23 @@ def preview(value: JSON) -> str:
     return text if len(text) <= _PREVIEW_CHARS else text[: _PREVIEW_CHARS - 1] + "…"
 
 
-# Messages shared by both engines, so that "identical errors" is a meaningful check.
-
-
-def leaf_message(field_name: str, detail: str) -> str:
-    """The message of a jq runtime error in a mapping leaf."""
-    return f"{field_name}: {detail}"
+# Messages shared by both engines, so that "identical errors" is a meaningful check. They do
+# not repeat ItemError.field; str(ItemError) puts the two together.
 
 
 def selector_message(value: JSON) -> str:
     """The message for a selector whose first output is not a boolean."""
-    return f"selector: the query must produce true or false, got {preview(value)}"
+    return f"the query must produce true or false, got {preview(value)}"
 
 
 def missing_key_message(key: str, value: JSON) -> str:
     """The message for an entity whose identifier or blueprint maps to nothing."""
-    return f"{key}: mapped to {preview(value)}; an entity needs a non-empty {key}"
+    return f"mapped to {preview(value)}; an entity needs a non-empty {key}"
 
 
 def not_a_list_message(value: JSON) -> str:
     """The message for an ``itemsToParse`` expression that does not produce an array."""
-    return f"itemsToParse: expected an array (or null), got {preview(value)}"
+    return f"expected an array (or null), got {preview(value)}"
 
 
-NOT_AN_OBJECT_MESSAGE = "itemsToParse: the item is not an object, so elements cannot be merged"
+NOT_AN_OBJECT_MESSAGE = "the item is not an object, so its elements cannot be merged into it"

@@ -42,6 +42,11 @@ async def run_schedule(supervisor: Supervisor, clock: ScheduleClock) -> None:
         now = utcnow()
         delay = (clock.next_due(supervisor, now) - now).total_seconds()
         if delay <= 0:
+            if supervisor.current is not None:
+                # A resync is running: it is as fresh as the scheduled one would be, so the
+                # schedule never aborts it (which, with a short interval, would starve every run).
+                await supervisor.wait_idle()
+                continue
             log.info("scheduled resync is due")
             supervisor.request(Trigger("schedule"))
             await supervisor.started.wait()

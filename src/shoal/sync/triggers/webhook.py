@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -40,4 +41,11 @@ def webhook_app(supervisor: Supervisor, secret: str | None = None) -> Starlette:
 async def serve_webhook(supervisor: Supervisor, host: str, port: int, secret: str | None = None) -> None:
     """Serve the webhook endpoint until cancelled."""
     config = uvicorn.Config(webhook_app(supervisor, secret), host=host, port=port, log_level="warning")
-    await EmbeddedServer(config).serve()
+    server = EmbeddedServer(config)
+    async with asyncio.TaskGroup() as group:
+        serving = group.create_task(server.serve(), name="webhook-server")
+        try:
+            await asyncio.wait({serving})
+        finally:  # on cancellation, shut down cleanly (closing the listening socket) first
+            server.should_exit = True
+            await asyncio.wait({serving})

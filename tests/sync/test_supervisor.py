@@ -1,0 +1,137 @@
+"""Single flight, abort-and-restart and coalesce, driven with plain coroutines (no IO)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from shoal.sync.run_record import RunRecord, RunStatus
+from shoal.sync.supervisor import Policy, Supervisor, Trigger
+
+
+class Harness:
+    """Runs whose body waits on a gate; records what the supervisor reports."""
+
+    def __init__(self) -> None:
+        self.gates: dict[str, asyncio.Event] = {}
+        self.running: list[str] = []
+        self.reported: list[tuple[str, RunStatus, str | None]] = []
+        self.concurrent = 0
+        self.max_concurrent = 0
+
+    async def run(self, record: RunRecord) -> RunRecord:
+        gate = self.gates.setdefault(record.id, asyncio.Event())
+        self.running.append(record.id)
+        self.concurrent += 1
+        self.max_concurrent = max(self.max_concurrent, self.concurrent)
+        try:
+            await gate.wait()
+        finally:
+            self.concurrent -= 1
+        record.finish(RunStatus.COMPLETED)
+        return record
+
+    async def report(self, record: RunRecord) -> None:
+        self.reported.append((record.id, record.status, record.aborted_by))
+
+    def release(self, run_id: str) -> None:
+        self.gates.setdefault(run_id, asyncio.Event()).set()
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[tuple[Harness, Supervisor]]:
+    h = Harness()
+    supervisor = Supervisor("x", h.run, h.report)
+    task = asyncio.create_task(supervisor.run())
+    yield h, supervisor
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def started(supervisor: Supervisor, count: int, h: Harness) -> None:
+    async with asyncio.timeout(5):
+        while len(h.running) < count:
+            await asyncio.sleep(0)
+
+
+async def test_trigger_during_a_run_aborts_it_and_starts_the_next(harness: tuple[Harness, Supervisor]) -> None:
+    h, supervisor = harness
+    supervisor.request(Trigger("start"))
+    await started(supervisor, 1, h)
+    first = h.running[0]
+    supervisor.request(Trigger("api", "rr_1"))
+    await started(supervisor, 2, h)
+    second = h.running[1]
+    assert h.reported == [(first, RunStatus.ABORTED, second)]
+    assert supervisor.current is not None and supervisor.current.trigger == "api"
+    assert h.max_concurrent == 1
+    h.release(second)
+    async with asyncio.timeout(5):
+        await supervisor.wait_idle()
+    assert [r.status for r in supervisor.finished] == [RunStatus.ABORTED, RunStatus.COMPLETED]
+
+
+async def test_racing_triggers_leave_exactly_one_surviving_run(harness: tuple[Harness, Supervisor]) -> None:
+    h, supervisor = harness
+    supervisor.request(Trigger("start"))
+    await started(supervisor, 1, h)
+    for n in range(5):  # a burst of triggers in the same tick
+        supervisor.request(Trigger("api", f"rr_{n}"))
+    await started(supervisor, 2, h)
+    await asyncio.sleep(0.05)
+    assert len(h.running) == 2  # the aborted one and exactly one survivor
+    assert supervisor.current is not None and supervisor.current.trigger_request == "rr_4"
+    h.release(h.running[1])
+    async with asyncio.timeout(5):
+        await supervisor.wait_idle()
+    assert [r.status for r in supervisor.finished] == [RunStatus.ABORTED, RunStatus.COMPLETED]
+
+
+async def test_coalesce_runs_once_more_after_the_current_run() -> None:
+    h = Harness()
+    supervisor = Supervisor("x", h.run, h.report, Policy.COALESCE)
+    task = asyncio.create_task(supervisor.run())
+    try:
+        supervisor.request(Trigger("start"))
+        await started(supervisor, 1, h)
+        supervisor.request(Trigger("api"))
+        supervisor.request(Trigger("ui"))
+        await asyncio.sleep(0.05)
+        assert len(h.running) == 1  # not aborted
+        h.release(h.running[0])
+        await started(supervisor, 2, h)
+        h.release(h.running[1])
+        async with asyncio.timeout(5):
+            await supervisor.wait_idle()
+        assert [r.status for r in supervisor.finished] == [RunStatus.COMPLETED, RunStatus.COMPLETED]
+        assert supervisor.finished[1].trigger == "ui"
+        assert h.reported == []
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_shutdown_reports_the_running_run_aborted_once(harness: tuple[Harness, Supervisor]) -> None:
+    h, supervisor = harness
+    supervisor.request(Trigger("start"))
+    await started(supervisor, 1, h)
+    await supervisor.shutdown()
+    await supervisor.shutdown()
+    assert h.reported == [(h.running[0], RunStatus.ABORTED, None)]
+
+
+async def test_a_finished_run_is_not_aborted_by_the_next_trigger(harness: tuple[Harness, Supervisor]) -> None:
+    h, supervisor = harness
+    supervisor.request(Trigger("start"))
+    await started(supervisor, 1, h)
+    h.release(h.running[0])
+    async with asyncio.timeout(5):
+        await supervisor.wait_idle()
+    supervisor.request(Trigger("api"))
+    await started(supervisor, 2, h)
+    assert h.reported == []
+    assert supervisor.finished[0].status is RunStatus.COMPLETED
