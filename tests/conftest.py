@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -14,7 +14,9 @@ import pytest
 from shoal.catalog.server import RunningCatalog, running_catalog
 from shoal.catalog.settings import CatalogSettings
 
-POSTGRES_URL = os.environ.get("SHOAL_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "SHOAL_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +39,9 @@ async def _create_postgres_database() -> str:
     except (OSError, asyncpg.PostgresError) as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL at {POSTGRES_URL} is unreachable under CI=true: {exc}")
-        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable ({exc}); set SHOAL_TEST_DATABASE_URL")
+        pytest.skip(
+            f"PostgreSQL at {POSTGRES_URL} is unreachable ({exc}); set SHOAL_TEST_DATABASE_URL"
+        )
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -72,7 +76,9 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 @pytest.fixture
 def catalog_settings(database_url: str, tmp_path: Path) -> CatalogSettings:
-    return CatalogSettings(port=0, data_dir=tmp_path / "data", database_url=database_url, run_heartbeat_timeout=1.0)
+    return CatalogSettings(
+        port=0, data_dir=tmp_path / "data", database_url=database_url, run_heartbeat_timeout=1.0
+    )
 
 
 @pytest.fixture
@@ -89,7 +95,9 @@ def admin_credentials(catalog: RunningCatalog) -> dict[str, str]:
 
 async def token_for(base_url: str, client_id: str, client_secret: str) -> str:
     async with httpx.AsyncClient(base_url=base_url) as client:
-        response = await client.post("/v1/auth/access_token", json={"clientId": client_id, "clientSecret": client_secret})
+        response = await client.post(
+            "/v1/auth/access_token", json={"clientId": client_id, "clientSecret": client_secret}
+        )
         response.raise_for_status()
         token: str = response.json()["accessToken"]
         return token
@@ -101,11 +109,13 @@ async def admin(catalog: RunningCatalog) -> AsyncIterator[httpx.AsyncClient]:
     creds = admin_credentials(catalog)
     token = await token_for(catalog.url, creds["clientId"], creds["clientSecret"])
     async with httpx.AsyncClient(
-        base_url=catalog.url, headers={"Authorization": f"Bearer {token}", "User-Agent": "shoal-tests"}, timeout=30
+        base_url=catalog.url,
+        headers={"Authorization": f"Bearer {token}", "User-Agent": "shoal-tests"},
+        timeout=30,
     ) as client:
         yield client
 
 
 @pytest.fixture
-def anyio_backend() -> Iterator[str]:
-    yield "asyncio"
+def anyio_backend() -> str:
+    return "asyncio"

@@ -34,7 +34,10 @@ def _serve(args: argparse.Namespace) -> int:
         public_url=args.public_url,
     )
     app = create_app(settings, announce=lambda line: print(line, file=sys.stderr, flush=True))
-    print(f"Shoal catalog on http://{settings.host}:{settings.port} (API docs at /docs)", file=sys.stderr)
+    print(
+        f"Shoal catalog on http://{settings.host}:{settings.port} (API docs at /docs)",
+        file=sys.stderr,
+    )
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
@@ -60,7 +63,12 @@ async def _create_credential(args: argparse.Namespace) -> dict[str, Any]:
         )
     finally:
         await store.close()
-    return {"clientId": client_id, "clientSecret": secret, "role": role.value, "integration": args.integration}
+    return {
+        "clientId": client_id,
+        "clientSecret": secret,
+        "role": role.value,
+        "integration": args.integration,
+    }
 
 
 def _credentials_create(args: argparse.Namespace) -> int:
@@ -94,7 +102,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _add_catalog_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--catalog-url", default=os.environ.get("SHOAL_CATALOG_URL", "http://127.0.0.1:8000"))
+    parser.add_argument(
+        "--catalog-url", default=os.environ.get("SHOAL_CATALOG_URL", "http://127.0.0.1:8000")
+    )
     parser.add_argument("--client-id", default=os.environ.get("SHOAL_CLIENT_ID"))
     parser.add_argument("--client-secret", default=os.environ.get("SHOAL_CLIENT_SECRET"))
 
@@ -107,23 +117,33 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the catalog server")
     serve.add_argument("--host", default=None, help="default 127.0.0.1 (SHOAL_HOST)")
     serve.add_argument("--port", type=int, default=None, help="default 8000 (SHOAL_PORT)")
-    serve.add_argument("--database-url", default=None, help="sqlite:///… or postgresql://… (SHOAL_DATABASE_URL)")
+    serve.add_argument(
+        "--database-url", default=None, help="sqlite:///… or postgresql://… (SHOAL_DATABASE_URL)"
+    )
     serve.add_argument("--data-dir", default=None, help="default ./shoal-data (SHOAL_DATA_DIR)")
-    serve.add_argument("--public-url", default=None, help="URL integrations use to reach this server")
+    serve.add_argument(
+        "--public-url", default=None, help="URL integrations use to reach this server"
+    )
     serve.add_argument("--log-level", default="warning")
     serve.set_defaults(run=_serve)
 
     credentials = commands.add_parser("credentials", help="manage API credentials")
     credential_commands = credentials.add_subparsers(dest="credentials_command", required=True)
     create = credential_commands.add_parser("create", help="create a credential and print it")
-    create.add_argument("--role", choices=["admin", "member", "viewer", "integration"], default="member")
-    create.add_argument("--integration", default=None, help="the integration an integration credential serves")
+    create.add_argument(
+        "--role", choices=["admin", "member", "viewer", "integration"], default="member"
+    )
+    create.add_argument(
+        "--integration", default=None, help="the integration an integration credential serves"
+    )
     create.add_argument("--description", default=None)
     create.add_argument("--database-url", default=None)
     create.add_argument("--data-dir", default=None)
     create.set_defaults(run=_credentials_create)
 
-    resync = commands.add_parser("resync", help="trigger a resync of an integration through the API")
+    resync = commands.add_parser(
+        "resync", help="trigger a resync of an integration through the API"
+    )
     resync.add_argument("identifier")
     _add_catalog_flags(resync)
     resync.set_defaults(run=_resync)
@@ -131,11 +151,19 @@ def build_parser() -> argparse.ArgumentParser:
     integration = commands.add_parser("integration", help="run integrations")
     integration_commands = integration.add_subparsers(dest="integration_command", required=True)
     run = integration_commands.add_parser("run", help="run an integration against a catalog")
-    run.add_argument("integration", help="a bundled integration name (fake, git, http, sql) or a path")
-    run.add_argument("--identifier", default=None, help="the integration's identifier in the catalog")
-    run.add_argument("--once", action="store_true", help="run one resync and exit (non-zero if it failed)")
+    run.add_argument(
+        "integration", help="a bundled integration name (fake, git, http, sql) or a path"
+    )
+    run.add_argument(
+        "--identifier", default=None, help="the integration's identifier in the catalog"
+    )
+    run.add_argument(
+        "--once", action="store_true", help="run one resync and exit (non-zero if it failed)"
+    )
     run.add_argument("--no-resync-on-start", action="store_true")
-    run.add_argument("--interval", type=float, default=None, help="scheduled resync interval in minutes")
+    run.add_argument(
+        "--interval", type=float, default=None, help="scheduled resync interval in minutes"
+    )
     run.add_argument("--listener", choices=["push", "poll", "webhook", "none"], default=None)
     run.add_argument("--poll-interval", type=float, default=None, help="seconds between polls")
     run.add_argument("--policy", choices=["restart", "coalesce"], default=None)

@@ -100,8 +100,15 @@ def _print_run(console: Console, record: RunRecord) -> None:
     for column in ("kind", "status", "fetched", "upserted", "unchanged", "failed", "deleted"):
         table.add_column(column, justify="right" if column not in ("kind", "status") else "left")
     for kind in record.kinds:
-        table.add_row(kind.kind, kind.status.value, str(kind.fetched), str(kind.upserted),
-                      str(kind.unchanged), str(kind.failed), str(kind.deleted))  # fmt: skip
+        table.add_row(
+            kind.kind,
+            kind.status.value,
+            str(kind.fetched),
+            str(kind.upserted),
+            str(kind.unchanged),
+            str(kind.failed),
+            str(kind.deleted),
+        )
     console.print(table)
     for kind in record.kinds:
         for error in kind.errors.values():

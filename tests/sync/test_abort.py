@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from tests.conftest import admin_credentials
 
 from shoal.catalog.server import RunningCatalog, running_catalog
 from shoal.catalog.settings import CatalogSettings
@@ -20,7 +21,6 @@ from shoal.sync.run_record import RunRecord, RunStatus
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
 from shoal.sync.supervisor import Supervisor, Trigger
-from tests.conftest import admin_credentials
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
@@ -47,24 +47,37 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 
 @pytest.fixture
 async def catalog(tmp_path: Path) -> AsyncIterator[RunningCatalog]:
-    settings = CatalogSettings(port=0, data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'c.db'}")
+    settings = CatalogSettings(
+        port=0, data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'c.db'}"
+    )
     async with running_catalog(settings) as running:
         yield running
 
 
 @contextlib.asynccontextmanager
-async def runner_for(catalog: RunningCatalog, fake: FakeSettings, transport: RecordingTransport) -> AsyncIterator[tuple[IntegrationRunner, dict[str, float]]]:
+async def runner_for(
+    catalog: RunningCatalog, fake: FakeSettings, transport: RecordingTransport
+) -> AsyncIterator[tuple[IntegrationRunner, dict[str, float]]]:
     creds = admin_credentials(catalog)
     settings = RunnerSettings(
-        catalog_url=catalog.url, client_id=creds["clientId"], client_secret=creds["clientSecret"],
-        identifier="fake-org", listener="none", progress_interval=0.05,
-    )  # fmt: skip
+        catalog_url=catalog.url,
+        client_id=creds["clientId"],
+        client_secret=creds["clientSecret"],
+        identifier="fake-org",
+        listener="none",
+        progress_interval=0.05,
+    )
     integration = create_integration(fake)
     client = CatalogClient(
-        catalog.url, client_id=creds["clientId"], client_secret=creds["clientSecret"],
-        integration_identifier="fake-org", integration_type=integration.type,
-        integration_version=integration.version, limits=SHOAL_LIMITS, transport=transport,
-    )  # fmt: skip
+        catalog.url,
+        client_id=creds["clientId"],
+        client_secret=creds["clientSecret"],
+        integration_identifier="fake-org",
+        integration_type=integration.type,
+        integration_version=integration.version,
+        limits=SHOAL_LIMITS,
+        transport=transport,
+    )
     runner = IntegrationRunner(integration, settings, client)
     ended: dict[str, float] = {}
 
@@ -96,12 +109,23 @@ async def test_abort_stops_the_run_wherever_it_is(catalog: RunningCatalog, phase
     transport = RecordingTransport()
     fake = FakeSettings(persons=400, page_size=50)
     if phase == "fetch":
-        fake = FakeSettings(persons=400, page_size=50, page_latency=3600)  # the first page never comes
-    transport.stall_on = {"fetch": "/nothing", "load": "/entities/bulk", "delete": "/datasource-entities"}[phase]
+        fake = FakeSettings(
+            persons=400, page_size=50, page_latency=3600
+        )  # the first page never comes
+    transport.stall_on = {
+        "fetch": "/nothing",
+        "load": "/entities/bulk",
+        "delete": "/datasource-entities",
+    }[phase]
     async with runner_for(catalog, fake, transport) as (runner, ended):
         supervisor = runner.supervisor
         if phase == "fetch":
-            await wait_until(lambda: supervisor.current is not None and any("/runs/" in u for _, _, u, _ in transport.log))
+            await wait_until(
+                lambda: (
+                    supervisor.current is not None
+                    and any("/runs/" in u for _, _, u, _ in transport.log)
+                )
+            )
             await asyncio.sleep(0.2)
         else:
             await asyncio.wait_for(transport.stalled.wait(), 30)
@@ -115,7 +139,9 @@ async def test_abort_stops_the_run_wherever_it_is(catalog: RunningCatalog, phase
         await wait_until(lambda: len(supervisor.finished) >= 2, 60)
 
     first, second = supervisor.finished[:2]
-    assert first.id == old.id and first.status is RunStatus.ABORTED and first.aborted_by == second.id
+    assert (
+        first.id == old.id and first.status is RunStatus.ABORTED and first.aborted_by == second.id
+    )
     assert first.delete_phase.status == "skipped" and first.delete_phase.deleted == 0
     assert second.status is RunStatus.COMPLETED
     late = [(m, u, b) for t, m, u, b in transport.log if t > abort_done and old.id in u]
@@ -124,4 +150,8 @@ async def test_abort_stops_the_run_wherever_it_is(catalog: RunningCatalog, phase
     method, url, body = late[0]
     assert method == "PUT" and url.endswith(f"/runs/{old.id}")
     assert orjson.loads(body)["status"] == "aborted"
-    assert not any("delete" in u for t, _, u, _ in transport.log if t > abort_done and "ocean_info_resync_id=" + old.id in u)
+    assert not any(
+        "delete" in u
+        for t, _, u, _ in transport.log
+        if t > abort_done and "ocean_info_resync_id=" + old.id in u
+    )

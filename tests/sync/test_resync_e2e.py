@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.conftest import admin_credentials, token_for
 
 from shoal.catalog.server import RunningCatalog, running_catalog
 from shoal.catalog.settings import CatalogSettings
@@ -21,7 +22,6 @@ from shoal.integrations.fake import FakeSettings, create_integration, person_pre
 from shoal.sync.run_record import RunStatus
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
-from tests.conftest import admin_credentials, token_for
 
 PERSONS = 200
 
@@ -29,7 +29,10 @@ PERSONS = 200
 @pytest.fixture
 async def catalog(tmp_path: Path) -> AsyncIterator[RunningCatalog]:
     settings = CatalogSettings(
-        port=0, data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'c.db'}", run_heartbeat_timeout=1.0
+        port=0,
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'c.db'}",
+        run_heartbeat_timeout=1.0,
     )
     async with running_catalog(settings) as running:
         yield running
@@ -39,16 +42,21 @@ async def catalog(tmp_path: Path) -> AsyncIterator[RunningCatalog]:
 def runner_settings(catalog: RunningCatalog) -> RunnerSettings:
     creds = admin_credentials(catalog)
     return RunnerSettings(
-        catalog_url=catalog.url, client_id=creds["clientId"], client_secret=creds["clientSecret"],
-        identifier="fake-org", progress_interval=0.1,
-    )  # fmt: skip
+        catalog_url=catalog.url,
+        client_id=creds["clientId"],
+        client_secret=creds["clientSecret"],
+        identifier="fake-org",
+        progress_interval=0.1,
+    )
 
 
 @pytest.fixture
 async def admin(catalog: RunningCatalog) -> AsyncIterator[httpx.AsyncClient]:
     creds = admin_credentials(catalog)
     token = await token_for(catalog.url, creds["clientId"], creds["clientSecret"])
-    async with httpx.AsyncClient(base_url=catalog.url, headers={"Authorization": f"Bearer {token}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=catalog.url, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
         yield client
 
 
@@ -63,10 +71,13 @@ async def run_once(settings: RunnerSettings, fake: FakeSettings) -> Any:
 async def owned(admin: httpx.AsyncClient, blueprint: str) -> set[str]:
     response = await admin.post(
         "/v1/entities/search",
-        json={"combinator": "and", "rules": [
-            {"property": "$blueprint", "operator": "=", "value": blueprint},
-            {"property": "$datasource", "operator": "contains", "value": "/fake-org/exporter"},
-        ]},  # fmt: skip
+        json={
+            "combinator": "and",
+            "rules": [
+                {"property": "$blueprint", "operator": "=", "value": blueprint},
+                {"property": "$datasource", "operator": "contains", "value": "/fake-org/exporter"},
+            ],
+        },
         params={"include": "identifier"},
     )
     return {e["identifier"] for e in response.json()["entities"]}
@@ -109,7 +120,9 @@ async def test_failing_kind_skips_deletes_and_later_kinds_continue(
     runner_settings: RunnerSettings, admin: httpx.AsyncClient
 ) -> None:
     await run_once(runner_settings, FakeSettings(persons=PERSONS, page_size=50))
-    failing = FakeSettings(persons=PERSONS, page_size=50, generation=1, fail_kind="fake-team", fail_after_pages=0)
+    failing = FakeSettings(
+        persons=PERSONS, page_size=50, generation=1, fail_kind="fake-team", fail_after_pages=0
+    )
     record = await run_once(runner_settings, failing)
     assert record.status is RunStatus.FAILED
     assert kind(record, "fake-team").status.value == "failed"
@@ -123,7 +136,8 @@ async def test_null_identifier_is_a_mapping_error_never_a_delete(
 ) -> None:
     await run_once(runner_settings, FakeSettings(persons=PERSONS, page_size=50))
     record = await run_once(
-        runner_settings, FakeSettings(persons=PERSONS, page_size=50, generation=1, null_identifier_every=7)
+        runner_settings,
+        FakeSettings(persons=PERSONS, page_size=50, generation=1, null_identifier_every=7),
     )
     assert record.status is RunStatus.FAILED
     persons = kind(record, "fake-person")
@@ -139,7 +153,11 @@ async def test_deletion_threshold_blocks_a_mass_delete(
     await run_once(runner_settings, FakeSettings(persons=PERSONS, page_size=50))
     config = (await admin.get("/v1/integration/fake-org")).json()["integration"]["config"]
     config["entityDeletionThreshold"] = 0.5  # the mapping config is read again by every run
-    await admin.patch("/v1/integration/fake-org/config", json={"config": config}, headers={"x-skip-resync": "true"})
+    await admin.patch(
+        "/v1/integration/fake-org/config",
+        json={"config": config},
+        headers={"x-skip-resync": "true"},
+    )
     record = await run_once(runner_settings, FakeSettings(persons=2, page_size=50))
     assert record.delete_phase.stale / record.delete_phase.owned > 0.5
     assert record.delete_phase.status == "blocked"
@@ -176,12 +194,21 @@ async def test_trigger_mid_run_aborts_and_next_run_completes(
     slow = FakeSettings(persons=3000, page_size=100, page_latency=0.05)
     runner = IntegrationRunner(create_integration(slow), runner_settings)
     async with serving(runner):
-        first = await wait_for(lambda: _run_with(admin, lambda r: r["status"] == "running" and r["totals"]["fetched"] > 0))
+        first = await wait_for(
+            lambda: _run_with(
+                admin, lambda r: r["status"] == "running" and r["totals"]["fetched"] > 0
+            )
+        )
         assert (await admin.patch("/v1/integration/fake-org", json={})).status_code == 200
-        aborted = await wait_for(lambda: _run_with(admin, lambda r: r["id"] == first["id"] and r["status"] == "aborted"))
+        aborted = await wait_for(
+            lambda: _run_with(admin, lambda r: r["id"] == first["id"] and r["status"] == "aborted")
+        )
         assert aborted["abortedBy"] and aborted["deletePhase"]["status"] == "skipped"
         done = await wait_for(
-            lambda: _run_with(admin, lambda r: r["id"] == aborted["abortedBy"] and r["status"] == "completed"), 60
+            lambda: _run_with(
+                admin, lambda r: r["id"] == aborted["abortedBy"] and r["status"] == "completed"
+            ),
+            60,
         )
         assert done["trigger"] == "api"
         person = next(k for k in done["kinds"] if k["kind"] == "fake-person")
@@ -195,11 +222,17 @@ async def _run_with(admin: httpx.AsyncClient, predicate: Any) -> Any:
     return next((r for r in runs if predicate(r)), None)
 
 
-async def test_scheduled_interval_fires(runner_settings: RunnerSettings, admin: httpx.AsyncClient) -> None:
+async def test_scheduled_interval_fires(
+    runner_settings: RunnerSettings, admin: httpx.AsyncClient
+) -> None:
     settings = replace(runner_settings, interval_minutes=0.5 / 60)  # every half second
     runner = IntegrationRunner(create_integration(FakeSettings(persons=20)), settings)
     async with serving(runner):
-        await wait_for(lambda: _run_with(admin, lambda r: r["trigger"] == "schedule" and r["status"] == "completed"))
+        await wait_for(
+            lambda: _run_with(
+                admin, lambda r: r["trigger"] == "schedule" and r["status"] == "completed"
+            )
+        )
     state = (await admin.get("/v1/integration/fake-org")).json()["integration"]["resyncState"]
     assert state["intervalInMinuets"] == pytest.approx(0.5 / 60)
     assert state["nextResync"] is not None
@@ -219,15 +252,24 @@ async def test_killed_integration_leaves_a_run_the_catalog_marks_failed(
         "SHOAL_FAKE_PAGE_LATENCY": "0.2",
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shoal.cli", "integration", "run", "fake", env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "shoal.cli",
+        "integration",
+        "run",
+        "fake",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
         running = await wait_for(lambda: _run_with(admin, lambda r: r["status"] == "running"), 30)
     finally:
         process.send_signal(signal.SIGKILL)
         await process.wait()
-    failed = await wait_for(lambda: _run_with(admin, lambda r: r["id"] == running["id"] and r["status"] == "failed"))
+    failed = await wait_for(
+        lambda: _run_with(admin, lambda r: r["id"] == running["id"] and r["status"] == "failed")
+    )
     assert "heartbeat" in failed["failureReason"]
     state = (await admin.get("/v1/integration/fake-org")).json()["integration"]["resyncState"]
     assert state["status"] == "failed"

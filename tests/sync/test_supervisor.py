@@ -57,7 +57,9 @@ async def started(supervisor: Supervisor, count: int, h: Harness) -> None:
             await asyncio.sleep(0)
 
 
-async def test_trigger_during_a_run_aborts_it_and_starts_the_next(harness: tuple[Harness, Supervisor]) -> None:
+async def test_trigger_during_a_run_aborts_it_and_starts_the_next(
+    harness: tuple[Harness, Supervisor],
+) -> None:
     h, supervisor = harness
     supervisor.request(Trigger("start"))
     await started(supervisor, 1, h)
@@ -74,7 +76,9 @@ async def test_trigger_during_a_run_aborts_it_and_starts_the_next(harness: tuple
     assert [r.status for r in supervisor.finished] == [RunStatus.ABORTED, RunStatus.COMPLETED]
 
 
-async def test_racing_triggers_leave_exactly_one_surviving_run(harness: tuple[Harness, Supervisor]) -> None:
+async def test_racing_triggers_leave_exactly_one_surviving_run(
+    harness: tuple[Harness, Supervisor],
+) -> None:
     h, supervisor = harness
     supervisor.request(Trigger("start"))
     await started(supervisor, 1, h)
@@ -115,7 +119,9 @@ async def test_coalesce_runs_once_more_after_the_current_run() -> None:
             await task
 
 
-async def test_shutdown_reports_the_running_run_aborted_once(harness: tuple[Harness, Supervisor]) -> None:
+async def test_shutdown_reports_the_running_run_aborted_once(
+    harness: tuple[Harness, Supervisor],
+) -> None:
     h, supervisor = harness
     supervisor.request(Trigger("start"))
     await started(supervisor, 1, h)
@@ -124,7 +130,9 @@ async def test_shutdown_reports_the_running_run_aborted_once(harness: tuple[Harn
     assert h.reported == [(h.running[0], RunStatus.ABORTED, None)]
 
 
-async def test_a_finished_run_is_not_aborted_by_the_next_trigger(harness: tuple[Harness, Supervisor]) -> None:
+async def test_a_finished_run_is_not_aborted_by_the_next_trigger(
+    harness: tuple[Harness, Supervisor],
+) -> None:
     h, supervisor = harness
     supervisor.request(Trigger("start"))
     await started(supervisor, 1, h)

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.conftest import admin_credentials, token_for
 
 from shoal.catalog.server import RunningCatalog, free_port, running_catalog
 from shoal.catalog.settings import CatalogSettings
@@ -21,15 +22,16 @@ from shoal.catalog.store import open_store
 from shoal.integrations.fake import FakeSettings, create_integration
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
-from tests.conftest import admin_credentials, token_for
 
 
 @pytest.fixture
 def catalog_settings(tmp_path: Path) -> CatalogSettings:
     return CatalogSettings(
-        port=free_port(), data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'c.db'}",
+        port=free_port(),
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'c.db'}",
         run_heartbeat_timeout=2.0,
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -41,9 +43,12 @@ async def catalog(catalog_settings: CatalogSettings) -> AsyncIterator[RunningCat
 def settings_for(catalog: RunningCatalog, **changes: Any) -> RunnerSettings:
     creds = admin_credentials(catalog)
     base = RunnerSettings(
-        catalog_url=catalog.url, client_id=creds["clientId"], client_secret=creds["clientSecret"],
-        identifier="fake-org", progress_interval=0.1,
-    )  # fmt: skip
+        catalog_url=catalog.url,
+        client_id=creds["clientId"],
+        client_secret=creds["clientSecret"],
+        identifier="fake-org",
+        progress_interval=0.1,
+    )
     return replace(base, **changes)
 
 
@@ -98,7 +103,9 @@ async def test_push_reconnects_and_loses_no_trigger(catalog_settings: CatalogSet
         # the catalog is down; a trigger is recorded meanwhile (e.g. by another replica)
         store = await open_store(catalog_settings.resolved_database_url, base_url=catalog.url)
         try:
-            request = await store.integrations.request_resync("fake-org", source="ui", actor="someone")
+            request = await store.integrations.request_resync(
+                "fake-org", source="ui", actor="someone"
+            )
         finally:
             await store.close()
         async with running_catalog(catalog_settings):
@@ -137,7 +144,10 @@ async def test_webhook_is_called_by_the_catalog_on_patch(catalog: RunningCatalog
     async with serving(runner), await admin_client(catalog) as admin:
         await wait_for_run(runner, "start")
         record = (await admin.get("/v1/integration/fake-org")).json()["integration"]
-        assert record["changelogDestination"] == {"type": "WEBHOOK", "url": f"http://127.0.0.1:{port}/resync"}
+        assert record["changelogDestination"] == {
+            "type": "WEBHOOK",
+            "url": f"http://127.0.0.1:{port}/resync",
+        }
         await runner.supervisor.wait_idle()
         await admin.patch("/v1/integration/fake-org", json={})
         await wait_for_run(runner, "webhook", timeout=10)
@@ -146,23 +156,34 @@ async def test_webhook_is_called_by_the_catalog_on_patch(catalog: RunningCatalog
 def cli_env(catalog: RunningCatalog, **extra: str) -> dict[str, str]:
     creds = admin_credentials(catalog)
     return {
-        **os.environ, "SHOAL_CATALOG_URL": catalog.url, "SHOAL_CLIENT_ID": creds["clientId"],
-        "SHOAL_CLIENT_SECRET": creds["clientSecret"], "SHOAL_INTEGRATION_IDENTIFIER": "fake-org", **extra,
-    }  # fmt: skip
+        **os.environ,
+        "SHOAL_CATALOG_URL": catalog.url,
+        "SHOAL_CLIENT_ID": creds["clientId"],
+        "SHOAL_CLIENT_SECRET": creds["clientSecret"],
+        "SHOAL_INTEGRATION_IDENTIFIER": "fake-org",
+        **extra,
+    }
 
 
 async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shoal.cli", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "shoal.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
 
 async def test_once_mode_exit_code_follows_the_resync(catalog: RunningCatalog) -> None:
-    code, out, _ = await run_cli("integration", "run", "fake", "--once", env=cli_env(catalog, SHOAL_FAKE_PERSONS="30"))
+    code, out, _ = await run_cli(
+        "integration", "run", "fake", "--once", env=cli_env(catalog, SHOAL_FAKE_PERSONS="30")
+    )
     assert code == 0 and "completed" in out
     failing = cli_env(catalog, SHOAL_FAKE_PERSONS="30", SHOAL_FAKE_FAIL_KIND="fake-team")
     code, out, _ = await run_cli("integration", "run", "fake", "--once", env=failing)
@@ -182,14 +203,28 @@ async def test_shoal_resync_records_a_cli_request(catalog: RunningCatalog) -> No
 
 
 async def test_sigterm_mid_run_reports_aborted_once(catalog: RunningCatalog) -> None:
-    env = cli_env(catalog, SHOAL_FAKE_PERSONS="100000", SHOAL_FAKE_PAGE_SIZE="100", SHOAL_FAKE_PAGE_LATENCY="0.1")
+    env = cli_env(
+        catalog,
+        SHOAL_FAKE_PERSONS="100000",
+        SHOAL_FAKE_PAGE_SIZE="100",
+        SHOAL_FAKE_PAGE_LATENCY="0.1",
+    )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shoal.cli", "integration", "run", "fake", env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "shoal.cli",
+        "integration",
+        "run",
+        "fake",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     async with await admin_client(catalog) as admin:
         async with asyncio.timeout(30):
-            while not (runs := (await admin.get("/v1/integration/fake-org/runs")).json().get("runs")):
+            while not (
+                runs := (await admin.get("/v1/integration/fake-org/runs")).json().get("runs")
+            ):
                 await asyncio.sleep(0.1)
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 30) == 0
@@ -201,7 +236,9 @@ async def test_sigterm_mid_run_reports_aborted_once(catalog: RunningCatalog) -> 
 
 async def test_a_run_longer_than_the_interval_is_reported(catalog: RunningCatalog) -> None:
     settings = settings_for(catalog, interval_minutes=0.1 / 60)
-    runner = IntegrationRunner(create_integration(FakeSettings(persons=300, page_size=50, page_latency=0.05)), settings)
+    runner = IntegrationRunner(
+        create_integration(FakeSettings(persons=300, page_size=50, page_latency=0.05)), settings
+    )
     async with serving(runner):
         async with asyncio.timeout(30):
             while not runner.supervisor.finished:

@@ -100,7 +100,12 @@ def create_app(
                 )
             hub = EventHub(_postgres_dsn(settings.resolved_database_url))
             services = Services(
-                settings, store, hub, await store.credentials.signing_key(), Metrics(), WebhookDispatcher(store)
+                settings,
+                store,
+                hub,
+                await store.credentials.signing_key(),
+                Metrics(),
+                WebhookDispatcher(store),
             )
             app.state.services = services
             async with asyncio.TaskGroup() as group:

@@ -16,7 +16,7 @@ from shoal.embedded import EmbeddedServer
 
 __all__ = ["GRACEFUL_SHUTDOWN_SECONDS", "RunningCatalog", "free_port", "running_catalog"]
 
-GRACEFUL_SHUTDOWN_SECONDS = 2.0
+GRACEFUL_SHUTDOWN_SECONDS = 2
 """Event streams never end on their own: after this, open connections are closed at shutdown."""
 
 
@@ -40,7 +40,11 @@ async def running_catalog(settings: CatalogSettings) -> AsyncIterator[RunningCat
         settings = replace(settings, port=free_port(settings.host))
     app = create_app(settings)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning", lifespan="on",
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     server = EmbeddedServer(config)

@@ -71,7 +71,7 @@ class WebhookDispatcher:
                 log.error("gave up delivering resync request %s to %s", request.id, url)
                 return
             self.delivered += 1
-        except Exception:  # noqa: BLE001 - one failed delivery must not stop the dispatcher
+        except Exception:
             log.exception("webhook delivery of %s failed", request.id)
         finally:
             self._slots.release()

@@ -51,7 +51,10 @@ def load_integration(name_or_path: str) -> Integration:
 
 
 async def run_integration(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=os.environ.get("SHOAL_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("SHOAL_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
     integration = load_integration(args.integration)
     settings = RunnerSettings.from_env(
         os.environ,
@@ -84,14 +87,18 @@ async def run_integration(args: argparse.Namespace) -> int:
         await runner.aclose()
 
 
-async def trigger_resync(catalog_url: str, client_id: str | None, client_secret: str | None, identifier: str) -> JSONObject:
+async def trigger_resync(
+    catalog_url: str, client_id: str | None, client_secret: str | None, identifier: str
+) -> JSONObject:
     """``POST /v1/integration/{id}/resync`` with source ``cli``."""
     if not client_id or not client_secret:
         message = "set SHOAL_CLIENT_ID and SHOAL_CLIENT_SECRET (or --client-id/--client-secret)"
         raise ConfigError(message)
     async with httpx.AsyncClient(base_url=catalog_url.rstrip("/"), timeout=30) as client:
         try:
-            token = await client.post("/v1/auth/access_token", json={"clientId": client_id, "clientSecret": client_secret})
+            token = await client.post(
+                "/v1/auth/access_token", json={"clientId": client_id, "clientSecret": client_secret}
+            )
             _raise_for(token)
             response = await client.post(
                 f"/v1/integration/{identifier}/resync",

@@ -17,10 +17,10 @@ from shoal.errors import CatalogError, CatalogUnavailableError, LoadError, Shoal
 from shoal.sync.catalog_client import CatalogClient, UpsertResult
 from shoal.sync.integration import Integration, RawBatch
 from shoal.sync.mapping import MappingConfig, compile_resource
-from shoal.sync.run_record import DeletePhase, KindProgress, KindStatus, RunRecord, RunStatus
+from shoal.sync.run_record import KindProgress, KindStatus, RunRecord, RunStatus
 from shoal.types import JSONObject
 
-__all__ = ["KindFailed", "Resync", "ResyncOptions", "plan_deletions"]
+__all__ = ["KindError", "Resync", "ResyncOptions", "plan_deletions"]
 
 log = logging.getLogger("shoal.sync")
 
@@ -28,7 +28,7 @@ PIPELINE_DEPTH = 2
 """Raw pages fetched ahead of mapping/loading: overlap without unbounded memory."""
 
 
-class KindFailed(ShoalError):
+class KindError(ShoalError):
     """Raised inside a kind to stop it; the run records it and moves on to the next kind."""
 
 
@@ -95,7 +95,9 @@ class Resync:
                     record.delete_phase.reason = str(exc)
             finally:
                 reporter.cancel()
-        record.finish(RunStatus.FAILED if record.failed_kinds or record.error else RunStatus.COMPLETED)
+        record.finish(
+            RunStatus.FAILED if record.failed_kinds or record.error else RunStatus.COMPLETED
+        )
         return record
 
     async def _report_progress(self) -> None:
@@ -114,7 +116,7 @@ class Resync:
         try:
             if not self._integration.has_kind(resource.kind):
                 message = f"the integration has no handler for kind {resource.kind!r}"
-                raise KindFailed(message)
+                raise KindError(message)
             compiled = compile_resource(resource)
             assert self._group is not None
             async with _Prefetch(self._group, self._integration.fetch(resource.kind)) as pages:
@@ -122,11 +124,13 @@ class Resync:
                     progress.fetched += len(batch)
                     await self._load_batch(compiled, batch, progress)
                     self._notify()
-        except KindFailed as exc:
+        except KindError as exc:
             self._fail_kind(progress, str(exc))
         except (LoadError, CatalogError, CatalogUnavailableError) as exc:
-            self._fail_kind(progress, f"the catalog refused entities of kind {resource.kind!r}: {exc}")
-        except Exception as exc:  # noqa: BLE001 - the guard around integration code: any error stops the kind
+            self._fail_kind(
+                progress, f"the catalog refused entities of kind {resource.kind!r}: {exc}"
+            )
+        except Exception as exc:
             log.exception("kind %s of %s failed", resource.kind, self.record.integration)
             self._fail_kind(progress, f"{type(exc).__name__}: {exc}")
         else:
@@ -147,7 +151,7 @@ class Resync:
                 progress.record_error(f"mapping {error.field}: {error.message}", error.preview)
             first = mapped.errors[0]
             message = f"{len(mapped.errors)} item(s) could not be mapped, e.g. {first}"
-            raise KindFailed(message)
+            raise KindError(message)
         progress.mapped += len(mapped.entities)
         by_blueprint: dict[str, list[JSONObject]] = {}
         for entity in mapped.entities:
@@ -170,7 +174,7 @@ class Resync:
         if refused:
             progress.failed += refused
             message = f"the catalog refused {refused} entit{'y' if refused == 1 else 'ies'}"
-            raise KindFailed(message)
+            raise KindError(message)
 
     async def _upsert(self, blueprint: str, entities: list[JSONObject]) -> UpsertResult:
         return await self._client.upsert_entities(
@@ -181,7 +185,9 @@ class Resync:
             run_id=self.record.id,
         )
 
-    def _protect_related(self, blueprint: str, entities: list[JSONObject], result: UpsertResult) -> None:
+    def _protect_related(
+        self, blueprint: str, entities: list[JSONObject], result: UpsertResult
+    ) -> None:
         """Relation targets of kept entities may have been auto-created: never delete those."""
         self._related.update(
             (blueprint, name, target)
@@ -243,11 +249,16 @@ class Resync:
         for blueprint, identifier in stale:
             by_blueprint.setdefault(blueprint, []).append(identifier)
         dependents = self._config.delete_dependent_entities
-        order = await self._deletion_order(list(by_blueprint)) if not dependents else list(by_blueprint)
+        order = (
+            await self._deletion_order(list(by_blueprint)) if not dependents else list(by_blueprint)
+        )
         total = 0
         for blueprint in order:
             deleted = await self._client.delete_entities(
-                blueprint, by_blueprint[blueprint], delete_dependents=dependents, run_id=self.record.id
+                blueprint,
+                by_blueprint[blueprint],
+                delete_dependents=dependents,
+                run_id=self.record.id,
             )
             total += len(deleted)
             self._count_deleted(blueprint, len(deleted))
@@ -260,7 +271,9 @@ class Resync:
         for blueprint in blueprints:
             body = await self._client.get_blueprint(blueprint) or {}
             edges[blueprint] = {
-                r["target"] for r in (body.get("relations") or {}).values() if r["target"] != blueprint
+                r["target"]
+                for r in (body.get("relations") or {}).values()
+                if r["target"] != blueprint
             }
         return dependents_first(blueprints, edges)
 
@@ -326,7 +339,11 @@ def _relation_identifiers(value: Any) -> Iterable[str]:
 
 def _entity_preview(entity: JSONObject) -> str:
     identifier = entity.get("identifier")
-    return f"{entity.get('blueprint')}/{identifier}" if isinstance(identifier, str) else str(identifier)[:200]
+    return (
+        f"{entity.get('blueprint')}/{identifier}"
+        if isinstance(identifier, str)
+        else str(identifier)[:200]
+    )
 
 
 class _Prefetch:

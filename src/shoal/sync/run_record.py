@@ -10,7 +10,15 @@ from datetime import datetime
 from shoal.clock import utcnow
 from shoal.types import JSONObject
 
-__all__ = ["DeletePhase", "ErrorSummary", "KindProgress", "KindStatus", "RunRecord", "RunStatus", "new_run_id"]
+__all__ = [
+    "DeletePhase",
+    "ErrorSummary",
+    "KindProgress",
+    "KindStatus",
+    "RunRecord",
+    "RunStatus",
+    "new_run_id",
+]
 
 MAX_EXAMPLES = 5
 """Examples kept per distinct error message: enough to diagnose, small enough to report often."""
@@ -103,8 +111,13 @@ class DeletePhase:
     deleted: int = 0
 
     def to_json(self) -> JSONObject:
-        return {"status": self.status, "reason": self.reason, "owned": self.owned,
-                "stale": self.stale, "deleted": self.deleted}  # fmt: skip
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "owned": self.owned,
+            "stale": self.stale,
+            "deleted": self.deleted,
+        }
 
 
 @dataclass(slots=True)
@@ -144,9 +157,10 @@ class RunRecord:
             if self.delete_phase.status in ("pending", "running"):
                 self.delete_phase.status = "skipped"
                 self.delete_phase.reason = (
-                    f"the run was aborted by {self.aborted_by}" if self.aborted_by
+                    f"the run was aborted by {self.aborted_by}"
+                    if self.aborted_by
                     else "the run was aborted"
-                )  # fmt: skip
+                )
 
     def totals(self) -> JSONObject:
         keys = ("fetched", "mapped", "filtered_out", "upserted", "unchanged", "failed", "deleted")
@@ -165,11 +179,14 @@ class RunRecord:
             "durationSeconds": self.duration,
             "kinds": [kind.to_json() for kind in self.kinds],
             "totals": {
-                "fetched": totals["fetched"], "mapped": totals["mapped"],
-                "filteredOut": totals["filtered_out"], "upserted": totals["upserted"],
-                "unchanged": totals["unchanged"], "failed": totals["failed"],
+                "fetched": totals["fetched"],
+                "mapped": totals["mapped"],
+                "filteredOut": totals["filtered_out"],
+                "upserted": totals["upserted"],
+                "unchanged": totals["unchanged"],
+                "failed": totals["failed"],
                 "deleted": totals["deleted"],
-            },  # fmt: skip
+            },
             "deletePhase": self.delete_phase.to_json(),
             "abortedBy": self.aborted_by,
             "error": self.error,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,13 @@ from shoal.sync.resync import Resync, ResyncOptions
 from shoal.sync.run_record import RunRecord, RunStatus
 from shoal.sync.settings import RunnerSettings
 from shoal.sync.supervisor import Supervisor, Trigger
-from shoal.sync.triggers import ScheduleClock, listen_for_events, poll_requests, run_schedule, serve_webhook
+from shoal.sync.triggers import (
+    ScheduleClock,
+    listen_for_events,
+    poll_requests,
+    run_schedule,
+    serve_webhook,
+)
 from shoal.types import JSONObject
 
 __all__ = ["IntegrationRunner"]
@@ -31,16 +38,21 @@ def _iso(value: Any) -> Any:
 class IntegrationRunner:
     """One integration process: it owns the catalog client, the supervisor and the listeners."""
 
-    def __init__(self, integration: Integration, settings: RunnerSettings, client: CatalogClient | None = None) -> None:
+    def __init__(
+        self,
+        integration: Integration,
+        settings: RunnerSettings,
+        client: CatalogClient | None = None,
+    ) -> None:
         self.integration = integration
         self.settings = settings
         self.identifier = settings.identifier or integration.type
         limits = PORT_LIMITS if settings.target_is_port else SHOAL_LIMITS
         if not settings.target_is_port and settings.batch_size != limits.max_batch_entities:
-            from dataclasses import replace
-
             limits = replace(limits, max_batch_entities=settings.batch_size)
-        assert settings.client_id is not None and settings.client_secret is not None
+        if settings.client_id is None or settings.client_secret is None:
+            message = "the integration needs a client id and secret"
+            raise ConfigError(message)
         self.client = client or CatalogClient(
             settings.catalog_url,
             client_id=settings.client_id,
@@ -50,7 +62,9 @@ class IntegrationRunner:
             integration_version=integration.version,
             limits=limits,
         )
-        self.supervisor = Supervisor(self.identifier, self._run_resync, self._report_ended, settings.policy)
+        self.supervisor = Supervisor(
+            self.identifier, self._run_resync, self._report_ended, settings.policy
+        )
         self.schedule: ScheduleClock | None = None
         self.process_started = utcnow()
 
@@ -74,8 +88,14 @@ class IntegrationRunner:
         await self.integration.run_start_hooks()
         interval = self.settings.interval_minutes
         if interval is None:
-            configured = (record.get("spec") or {}).get("scheduledResyncInterval") or record.get("scheduledResyncInterval")
-            interval = float(configured) if isinstance(configured, int | float) and configured > 0 else None
+            configured = (record.get("spec") or {}).get("scheduledResyncInterval") or record.get(
+                "scheduledResyncInterval"
+            )
+            interval = (
+                float(configured)
+                if isinstance(configured, int | float) and configured > 0
+                else None
+            )
         if interval:
             last = (record.get("resyncState") or {}).get("lastResyncStart")
             anchor = None
@@ -88,18 +108,24 @@ class IntegrationRunner:
 
     def _changelog_destination(self) -> JSONObject:
         if self.settings.listener == "webhook":
-            url = self.settings.webhook_url or f"http://{self.settings.webhook_host}:{self.settings.webhook_port}/resync"
+            url = (
+                self.settings.webhook_url
+                or f"http://{self.settings.webhook_host}:{self.settings.webhook_port}/resync"
+            )
             return {"type": "WEBHOOK", "url": url}
         return {}
 
     async def _ensure_blueprints(self) -> None:
         """Create missing default blueprints bare first, then add relations (any order works)."""
         missing = [
-            bp for bp in self.integration.default_blueprints
+            bp
+            for bp in self.integration.default_blueprints
             if await self.client.get_blueprint(bp["identifier"]) is None
-        ]  # fmt: skip
+        ]
         for blueprint in missing:
-            await self.client.create_blueprint({k: v for k, v in blueprint.items() if k != "relations"})
+            await self.client.create_blueprint(
+                {k: v for k, v in blueprint.items() if k != "relations"}
+            )
         for blueprint in missing:
             if blueprint.get("relations"):
                 await self.client.patch_blueprint(blueprint["identifier"], blueprint)
@@ -128,15 +154,18 @@ class IntegrationRunner:
             await self.client.report_run(self.identifier, record.to_json())
             config = await self._mapping_config()
             resync = Resync(
-                record=record, integration=self.integration, client=self.client, config=config,
+                record=record,
+                integration=self.integration,
+                client=self.client,
+                config=config,
                 options=ResyncOptions(progress_interval=self.settings.progress_interval),
-            )  # fmt: skip
+            )
             await resync.run()
         except (CatalogError, CatalogUnavailableError, ConfigError) as exc:
             record.error = str(exc)
             record.finish(RunStatus.FAILED)
             log.error("resync %s failed: %s", record.id, exc)
-        except Exception as exc:  # noqa: BLE001 - the runner guard: integration code may raise anything
+        except Exception as exc:
             log.exception("resync %s crashed", record.id)
             record.error = f"{type(exc).__name__}: {exc}"
             record.finish(RunStatus.FAILED)
@@ -150,7 +179,8 @@ class IntegrationRunner:
         if record.duration > self.schedule.interval.total_seconds():
             warning = (
                 f"this resync took {record.duration:.0f} s, longer than the scheduled interval of "
-                f"{self.schedule.interval.total_seconds() / 60:g} min; widen scheduledResyncInterval"
+                f"{self.schedule.interval.total_seconds() / 60:g} min; "
+                "widen scheduledResyncInterval"
             )
             record.warnings.append(warning)
             log.warning("%s", warning)
@@ -165,7 +195,9 @@ class IntegrationRunner:
     async def _report_final(self, record: RunRecord) -> None:
         try:
             await self.client.report_run(self.identifier, record.to_json())
-            await self.client.patch_resync_state(self.identifier, self._state(record.status.value, record))
+            await self.client.patch_resync_state(
+                self.identifier, self._state(record.status.value, record)
+            )
         except (CatalogError, CatalogUnavailableError) as exc:
             log.error("could not report the end of resync %s: %s", record.id, exc)
 
@@ -192,16 +224,26 @@ class IntegrationRunner:
     def _start_listener(self, group: asyncio.TaskGroup) -> None:
         listener = self.settings.listener
         if listener == "push":
-            group.create_task(listen_for_events(self.client, self.identifier, self.supervisor), name="push")
+            group.create_task(
+                listen_for_events(self.client, self.identifier, self.supervisor), name="push"
+            )
         elif listener == "poll":
             group.create_task(
-                poll_requests(self.client, self.identifier, self.supervisor, self.settings.poll_interval,
-                              self.process_started),
+                poll_requests(
+                    self.client,
+                    self.identifier,
+                    self.supervisor,
+                    self.settings.poll_interval,
+                    self.process_started,
+                ),
                 name="poll",
-            )  # fmt: skip
+            )
         elif listener == "webhook":
             group.create_task(
-                serve_webhook(self.supervisor, self.settings.webhook_host, self.settings.webhook_port), name="webhook"
+                serve_webhook(
+                    self.supervisor, self.settings.webhook_host, self.settings.webhook_port
+                ),
+                name="webhook",
             )
 
     async def once(self) -> RunRecord:

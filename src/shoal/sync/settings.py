@@ -48,7 +48,7 @@ class RunnerSettings:
     """The integration's identifier in the catalog (default: its type)."""
     resync_on_start: bool = True
     interval_minutes: float | None = None
-    """``scheduledResyncInterval``; falls back to the integration record's ``scheduledResyncInterval``."""
+    """``scheduledResyncInterval`` in minutes; default: the integration record's, if any."""
     listener: str = "push"
     poll_interval: float = 60.0
     policy: Policy = Policy.RESTART
@@ -74,15 +74,27 @@ class RunnerSettings:
             client_id=environ.get("SHOAL_CLIENT_ID") or None,
             client_secret=environ.get("SHOAL_CLIENT_SECRET") or None,
             identifier=environ.get("SHOAL_INTEGRATION_IDENTIFIER") or None,
-            resync_on_start=_flag(environ.get("SHOAL_RESYNC_ON_START"), True, "SHOAL_RESYNC_ON_START"),
-            interval_minutes=_float(environ.get("SHOAL_SCHEDULED_RESYNC_INTERVAL"), "SHOAL_SCHEDULED_RESYNC_INTERVAL"),
+            resync_on_start=_flag(
+                environ.get("SHOAL_RESYNC_ON_START"), True, "SHOAL_RESYNC_ON_START"
+            ),
+            interval_minutes=_float(
+                environ.get("SHOAL_SCHEDULED_RESYNC_INTERVAL"), "SHOAL_SCHEDULED_RESYNC_INTERVAL"
+            ),
             listener=listener,
-            poll_interval=_float(environ.get("SHOAL_POLL_INTERVAL"), "SHOAL_POLL_INTERVAL") or defaults.poll_interval,
+            poll_interval=_float(environ.get("SHOAL_POLL_INTERVAL"), "SHOAL_POLL_INTERVAL")
+            or defaults.poll_interval,
             policy=Policy(policy),
-            batch_size=int(_float(environ.get("SHOAL_BATCH_SIZE"), "SHOAL_BATCH_SIZE") or defaults.batch_size),
-            target_is_port=_flag(environ.get("SHOAL_TARGET_IS_PORT"), False, "SHOAL_TARGET_IS_PORT"),
+            batch_size=int(
+                _float(environ.get("SHOAL_BATCH_SIZE"), "SHOAL_BATCH_SIZE") or defaults.batch_size
+            ),
+            target_is_port=_flag(
+                environ.get("SHOAL_TARGET_IS_PORT"), False, "SHOAL_TARGET_IS_PORT"
+            ),
             webhook_host=environ.get("SHOAL_WEBHOOK_HOST", defaults.webhook_host),
-            webhook_port=int(_float(environ.get("SHOAL_WEBHOOK_PORT"), "SHOAL_WEBHOOK_PORT") or defaults.webhook_port),
+            webhook_port=int(
+                _float(environ.get("SHOAL_WEBHOOK_PORT"), "SHOAL_WEBHOOK_PORT")
+                or defaults.webhook_port
+            ),
             webhook_url=environ.get("SHOAL_WEBHOOK_URL") or None,
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -12,8 +12,8 @@ import asyncio
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from shoal.clock import utcnow
 from shoal.sync.run_record import RunRecord, RunStatus, new_run_id
@@ -40,8 +40,13 @@ ReportAborted = Callable[[RunRecord], Awaitable[None]]
 
 
 class Supervisor:
-    def __init__(self, identifier: str, run_resync: RunResync, report_aborted: ReportAborted,
-                 policy: Policy = Policy.RESTART) -> None:  # fmt: skip
+    def __init__(
+        self,
+        identifier: str,
+        run_resync: RunResync,
+        report_aborted: ReportAborted,
+        policy: Policy = Policy.RESTART,
+    ) -> None:
         self._identifier = identifier
         self._run_resync = run_resync
         self._report_aborted = report_aborted
@@ -87,8 +92,13 @@ class Supervisor:
                 if self._pending is None:
                     continue
                 trigger, self._pending = self._pending, None
-                record = RunRecord(self._next_id or new_run_id(), self._identifier, trigger.source,
-                                   started_at=utcnow(), trigger_request=trigger.request_id)  # fmt: skip
+                record = RunRecord(
+                    self._next_id or new_run_id(),
+                    self._identifier,
+                    trigger.source,
+                    started_at=utcnow(),
+                    trigger_request=trigger.request_id,
+                )
                 self._next_id = None
                 task = group.create_task(self._run_resync(record), name=record.id)
                 task.add_done_callback(lambda _: self._wake.set())
@@ -109,7 +119,11 @@ class Supervisor:
         self._current = None
         if task.cancelled():
             record.finish(RunStatus.ABORTED)
-            log.info("resync %s aborted%s", record.id, f" by {record.aborted_by}" if record.aborted_by else "")
+            log.info(
+                "resync %s aborted%s",
+                record.id,
+                f" by {record.aborted_by}" if record.aborted_by else "",
+            )
             await self._report_aborted(record)
         else:
             log.info("resync %s %s", record.id, record.status.value)

@@ -16,7 +16,11 @@ log = logging.getLogger("shoal.sync")
 
 
 async def poll_requests(
-    client: CatalogClient, identifier: str, supervisor: Supervisor, interval: float, started_at: datetime
+    client: CatalogClient,
+    identifier: str,
+    supervisor: Supervisor,
+    interval: float,
+    started_at: datetime,
 ) -> None:
     """Request a resync for every new pending request, forever.
 

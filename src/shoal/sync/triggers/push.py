@@ -46,6 +46,8 @@ async def listen_for_events(client: CatalogClient, identifier: str, supervisor: 
                     source = (event.json() or {}).get("source", "api")
                     supervisor.request(Trigger(str(source), event.id))
         except (CatalogUnavailableError, CatalogError, ValueError) as exc:
-            log.warning("event stream of %s lost (%s); reconnecting in %.1f s", identifier, exc, backoff)
-        await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
+            log.warning(
+                "event stream of %s lost (%s); reconnecting in %.1f s", identifier, exc, backoff
+            )
+        await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
         backoff = min(backoff * 2, _BACKOFF_CAP)

@@ -26,11 +26,15 @@ def webhook_app(supervisor: Supervisor, secret: str | None = None) -> Starlette:
 
     async def resync(request: Request) -> JSONResponse:
         if secret is not None and request.headers.get("x-shoal-webhook-secret") != secret:
-            return JSONResponse({"ok": False, "error": "unauthorized", "message": "bad webhook secret"}, 401)
+            return JSONResponse(
+                {"ok": False, "error": "unauthorized", "message": "bad webhook secret"}, 401
+            )
         try:
             body: Any = orjson.loads(await request.body() or b"{}")
         except orjson.JSONDecodeError:
-            return JSONResponse({"ok": False, "error": "invalid_json", "message": "body is not JSON"}, 400)
+            return JSONResponse(
+                {"ok": False, "error": "invalid_json", "message": "body is not JSON"}, 400
+            )
         request_id = body.get("id") if isinstance(body, dict) else None
         supervisor.request(Trigger("webhook", request_id if isinstance(request_id, str) else None))
         return JSONResponse({"ok": True})
@@ -38,9 +42,13 @@ def webhook_app(supervisor: Supervisor, secret: str | None = None) -> Starlette:
     return Starlette(routes=[Route("/resync", resync, methods=["POST"])])
 
 
-async def serve_webhook(supervisor: Supervisor, host: str, port: int, secret: str | None = None) -> None:
+async def serve_webhook(
+    supervisor: Supervisor, host: str, port: int, secret: str | None = None
+) -> None:
     """Serve the webhook endpoint until cancelled."""
-    config = uvicorn.Config(webhook_app(supervisor, secret), host=host, port=port, log_level="warning")
+    config = uvicorn.Config(
+        webhook_app(supervisor, secret), host=host, port=port, log_level="warning"
+    )
     server = EmbeddedServer(config)
     async with asyncio.TaskGroup() as group:
         serving = group.create_task(server.serve(), name="webhook-server")
