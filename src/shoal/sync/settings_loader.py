@@ -1,0 +1,63 @@
+"""Typed integration settings from a config file and environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from shoal.errors import ConfigError
+
+__all__ = ["load_settings"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_settings(
+    model: type[M],
+    *,
+    prefix: str,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+) -> M:
+    """Build ``model`` from ``{prefix}CONFIG`` (a YAML or JSON file) and ``{prefix}<FIELD>`` env vars.
+
+    Environment variables win over the file. A value that parses as JSON is used parsed (so
+    ``SHOAL_X_PATHS='["a", "b"]'`` gives a list); otherwise it is used as a string and pydantic
+    coerces it. Any problem raises :class:`ConfigError` with a one-line message naming the setting.
+
+    Example: ``load_settings(GitSettings, prefix="SHOAL_GIT_")`` reads ``SHOAL_GIT_CONFIG`` and
+    ``SHOAL_GIT_PATHS``.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or environ.get(f"{prefix}CONFIG")
+    if path:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            message = f"cannot read settings file {path}: {exc}"
+            raise ConfigError(message) from None
+        if loaded is not None and not isinstance(loaded, dict):
+            message = f"settings file {path} must hold a mapping of setting names to values"
+            raise ConfigError(message)
+        values.update(loaded or {})
+    for name in model.model_fields:
+        raw = environ.get(f"{prefix}{name.upper()}")
+        if raw is not None:
+            try:
+                values[name] = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                values[name] = raw
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        message = f"setting {prefix}{where.upper()}: {error['msg']}"
+        raise ConfigError(message) from None

@@ -1,0 +1,150 @@
+"""The delete phase: protected relation targets and dependents-before-targets order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shoal.catalog.server import RunningCatalog, running_catalog
+from shoal.catalog.settings import CatalogSettings
+from shoal.sync.catalog_client import SHOAL_LIMITS, CatalogClient
+from shoal.sync.integration import Integration
+from shoal.sync.run_record import RunStatus
+from shoal.sync.runner import IntegrationRunner
+from shoal.sync.settings import RunnerSettings
+from tests.conftest import admin_credentials, token_for
+
+BLUEPRINTS = [
+    {"identifier": "squad", "title": "Squad", "schema": {"properties": {}}},
+    {
+        "identifier": "service",
+        "title": "Service",
+        "schema": {"properties": {"lang": {"type": "string"}}},
+        "relations": {"squad": {"target": "squad", "many": False}},
+    },
+]
+
+
+def mapping(
+    *, delete_dependents: bool, kinds: tuple[str, ...] = ("squad", "service")
+) -> dict[str, Any]:
+    resources = {
+        "squad": {"kind": "squad", "selector": {"query": "true"}, "port": {"entity": {"mappings": {
+            "identifier": ".id", "title": ".id", "blueprint": '"squad"'}}}},
+        "service": {"kind": "service", "selector": {"query": "true"}, "port": {"entity": {"mappings": {
+            "identifier": ".id", "title": ".id", "blueprint": '"service"',
+            "properties": {"lang": ".lang"}, "relations": {"squad": ".squad"}}}}},
+    }  # fmt: skip
+    return {
+        "deleteDependentEntities": delete_dependents,
+        "createMissingRelatedEntities": True,
+        "entityDeletionThreshold": 1.0,
+        "resources": [resources[kind] for kind in kinds],
+    }
+
+
+def make_integration(
+    squads: list[str], services: list[tuple[str, str]], config: dict[str, Any]
+) -> Integration:
+    integration = Integration("toy", default_mapping=config, default_blueprints=BLUEPRINTS)
+
+    @integration.on_resync("squad")
+    async def fetch_squads(kind: str) -> list[dict[str, Any]]:
+        return [{"id": squad} for squad in squads]
+
+    @integration.on_resync("service")
+    async def fetch_services(kind: str) -> AsyncIterator[list[dict[str, Any]]]:
+        yield [{"id": name, "lang": "python", "squad": squad} for name, squad in services]
+
+    return integration
+
+
+class LoggingTransport(httpx.AsyncBaseTransport):
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.paths: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@pytest.fixture
+async def catalog(tmp_path: Path) -> AsyncIterator[RunningCatalog]:
+    settings = CatalogSettings(
+        port=0, data_dir=tmp_path / "d", database_url=f"sqlite:///{tmp_path / 'c.db'}"
+    )
+    async with running_catalog(settings) as running:
+        yield running
+
+
+async def run_once(
+    catalog: RunningCatalog,
+    integration: Integration,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Any:
+    creds = admin_credentials(catalog)
+    settings = RunnerSettings(
+        catalog_url=catalog.url,
+        client_id=creds["clientId"],
+        client_secret=creds["clientSecret"],
+        identifier="toy",
+    )
+    client = CatalogClient(
+        catalog.url, client_id=creds["clientId"], client_secret=creds["clientSecret"], integration_identifier="toy",
+        integration_type="toy", integration_version="0.1.0", limits=SHOAL_LIMITS, transport=transport,
+    )  # fmt: skip
+    runner = IntegrationRunner(integration, settings, client)
+    try:
+        return await runner.once()
+    finally:
+        await runner.aclose()
+
+
+async def identifiers(catalog: RunningCatalog, blueprint: str) -> set[str]:
+    creds = admin_credentials(catalog)
+    token = await token_for(catalog.url, creds["clientId"], creds["clientSecret"])
+    async with httpx.AsyncClient(
+        base_url=catalog.url, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        response = await client.get(f"/v1/blueprints/{blueprint}/entities", params={"limit": 1000})
+    return {entity["identifier"] for entity in response.json()["entities"]}
+
+
+async def test_auto_created_relation_targets_of_kept_entities_are_not_deleted(
+    catalog: RunningCatalog,
+) -> None:
+    # squads are never fetched: they exist only as relation targets created on demand
+    config = mapping(delete_dependents=False, kinds=("service",))
+    services = [("billing", "payments"), ("ledger", "payments"), ("search", "discovery")]
+    first = await run_once(catalog, make_integration([], services, config))
+    assert first.status is RunStatus.COMPLETED
+    assert await identifiers(catalog, "squad") == {"payments", "discovery"}
+
+    second = await run_once(catalog, make_integration([], services[:2], config))
+    assert second.status is RunStatus.COMPLETED, second.to_json()
+    assert await identifiers(catalog, "service") == {"billing", "ledger"}
+    # "payments" is stale (not fetched) but a kept service points at it; "discovery" is not kept
+    assert await identifiers(catalog, "squad") == {"payments"}
+
+
+async def test_dependents_are_deleted_before_their_targets(catalog: RunningCatalog) -> None:
+    config = mapping(delete_dependents=False)
+    await run_once(catalog, make_integration(["a", "b"], [("s1", "a"), ("s2", "b")], config))
+    transport = LoggingTransport()
+    record = await run_once(catalog, make_integration(["a"], [("s1", "a")], config), transport)
+    assert record.delete_phase.status == "done" and record.delete_phase.deleted == 2
+    deletes = [p for p in transport.paths if p.endswith("/bulk/entities/delete")]
+    assert deletes == [
+        "/v1/blueprints/service/bulk/entities/delete",
+        "/v1/blueprints/squad/bulk/entities/delete",
+    ]
+    assert await identifiers(catalog, "squad") == {"a"}
+    assert await identifiers(catalog, "service") == {"s1"}

@@ -1,0 +1,103 @@
+"""The SDK surface: handler shapes, hooks and typed settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from shoal.errors import ConfigError
+from shoal.sync import Integration
+from shoal.sync.settings_loader import load_settings
+
+
+async def collect(integration: Integration, kind: str) -> list[list[dict[str, Any]]]:
+    return [batch async for batch in integration.fetch(kind)]
+
+
+async def test_async_generator_and_plain_function_handlers() -> None:
+    integration = Integration("toy")
+
+    @integration.on_resync("paged")
+    async def paged(kind: str) -> AsyncIterator[list[dict[str, Any]]]:
+        for page in range(3):
+            yield [{"id": f"{kind}-{page}"}]
+
+    @integration.on_resync("flat")
+    async def flat(kind: str) -> list[dict[str, Any]]:
+        return [{"id": "only"}]
+
+    assert await collect(integration, "paged") == [
+        [{"id": "paged-0"}],
+        [{"id": "paged-1"}],
+        [{"id": "paged-2"}],
+    ]
+    assert await collect(integration, "flat") == [[{"id": "only"}]]
+    assert integration.kinds == ["paged", "flat"]
+
+
+async def test_unknown_and_duplicate_kinds_are_config_errors() -> None:
+    integration = Integration("toy")
+
+    @integration.on_resync("a")
+    async def first(kind: str) -> list[dict[str, Any]]:
+        return []
+
+    with pytest.raises(ConfigError, match="already has a resync handler"):
+        integration.on_resync("a")(first)
+    with pytest.raises(ConfigError, match="no resync handler for kind 'b'"):
+        await collect(integration, "b")
+
+
+async def test_start_hooks_run_in_order() -> None:
+    integration = Integration("toy")
+    calls: list[str] = []
+
+    @integration.on_start
+    async def one() -> None:
+        calls.append("one")
+
+    @integration.on_start
+    async def two() -> None:
+        calls.append("two")
+
+    await integration.run_start_hooks()
+    assert calls == ["one", "two"]
+
+
+class ToySettings(BaseModel):
+    url: str
+    paths: list[str] = []
+    page_size: int = 100
+
+
+def test_settings_from_file_and_env(tmp_path: Path) -> None:
+    config = tmp_path / "toy.yaml"
+    config.write_text("url: https://example.invalid\npage_size: 5\n")
+    env = {
+        "SHOAL_TOY_CONFIG": str(config),
+        "SHOAL_TOY_PATHS": '["a", "b"]',
+        "SHOAL_TOY_PAGE_SIZE": "7",
+    }
+    settings = load_settings(ToySettings, prefix="SHOAL_TOY_", environ=env)
+    assert settings == ToySettings(url="https://example.invalid", paths=["a", "b"], page_size=7)
+
+
+def test_bad_settings_name_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SHOAL_TOY_URL: Field required"):
+        load_settings(ToySettings, prefix="SHOAL_TOY_", environ={})
+    with pytest.raises(ConfigError, match="SHOAL_TOY_PAGE_SIZE"):
+        load_settings(
+            ToySettings,
+            prefix="SHOAL_TOY_",
+            environ={"SHOAL_TOY_URL": "x", "SHOAL_TOY_PAGE_SIZE": "many"},
+        )
+    with pytest.raises(ConfigError, match="cannot read settings file"):
+        load_settings(
+            ToySettings,
+            prefix="SHOAL_TOY_",
+            environ={"SHOAL_TOY_CONFIG": str(tmp_path / "missing.yaml")},
+        )
