@@ -25,7 +25,7 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     config_file: str | Path | None = None,
 ) -> M:
-    """Build ``model`` from ``{prefix}CONFIG`` (a YAML or JSON file) and ``{prefix}<FIELD>`` env vars.
+    """Build ``model`` from the file ``{prefix}CONFIG`` (YAML or JSON) and ``{prefix}<FIELD>`` vars.
 
     Environment variables win over the file. A value that parses as JSON is used parsed (so
     ``SHOAL_X_PATHS='["a", "b"]'`` gives a list); otherwise it is used as a string and pydantic
