@@ -1,0 +1,47 @@
+"""Several catalog processes on one PostgreSQL database share triggers (LISTEN/NOTIFY)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shoal.catalog.server import running_catalog
+from shoal.catalog.settings import CatalogSettings
+from tests.catalog.helpers import EventReader
+from tests.conftest import _create_postgres_database, _drop_postgres_database, admin_credentials, token_for
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    url = await _create_postgres_database()
+    try:
+        yield url
+    finally:
+        await _drop_postgres_database(url)
+
+
+async def test_a_trigger_on_one_replica_reaches_a_subscriber_of_another(postgres_url: str, tmp_path: Path) -> None:
+    first = CatalogSettings(port=0, data_dir=tmp_path / "a", database_url=postgres_url)
+    async with running_catalog(first) as replica_a:
+        creds = admin_credentials(replica_a)
+        second = CatalogSettings(port=0, data_dir=tmp_path / "b", database_url=postgres_url)
+        async with running_catalog(second) as replica_b:
+            assert not (tmp_path / "b" / "admin-credentials.json").exists()  # one admin per database
+            token = await token_for(replica_b.url, creds["clientId"], creds["clientSecret"])  # shared key
+            headers = {"Authorization": f"Bearer {token}"}
+            async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+                created = await client.post(f"{replica_a.url}/v1/integration", json={"installationId": "shared"})
+                assert created.status_code == 201
+                async with client.stream("GET", f"{replica_a.url}/v1/integration/shared/events") as stream:
+                    events = EventReader(stream)
+                    assert (await events.next())["event"] == "ready"
+                    patched = await client.patch(f"{replica_b.url}/v1/integration/shared", json={})
+                    assert patched.status_code == 200
+                    event = await events.next(within=5)
+                    assert event["event"] == "resync-request"
+                    assert event["data"]["source"] == "api"
