@@ -245,3 +245,34 @@ async def test_a_run_longer_than_the_interval_is_reported(catalog: RunningCatalo
                 await asyncio.sleep(0.05)
     record = runner.supervisor.finished[0]
     assert any("longer than the scheduled interval" in w for w in record.warnings)
+
+
+async def test_only_the_lease_holder_runs_and_a_standby_takes_over(catalog: RunningCatalog) -> None:
+    settings = settings_for(catalog, lease_ttl=0.6)
+    active = IntegrationRunner(create_integration(FakeSettings(persons=20)), settings)
+    standby = IntegrationRunner(create_integration(FakeSettings(persons=20)), settings)
+    active_task = asyncio.create_task(active.serve())
+    try:
+        await wait_for_run(active, "start")
+        standby_task = asyncio.create_task(standby.serve())
+        try:
+            await asyncio.sleep(1.0)  # well past the lease renewal period
+            assert standby.supervisor.last_started is None  # it stood by
+            async with await admin_client(catalog) as admin:
+                await admin.patch("/v1/integration/fake-org", json={})
+                await wait_for_run(active, "api")
+                assert standby.supervisor.last_started is None
+                active_task.cancel()  # the active process stops and gives the lease up
+                with contextlib.suppress(asyncio.CancelledError):
+                    await active_task
+                await wait_for_run(standby, "start", timeout=10)
+        finally:
+            standby_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await standby_task
+    finally:
+        active_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await active_task
+        await active.aclose()
+        await standby.aclose()

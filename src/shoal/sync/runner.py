@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from shoal.clock import utcnow
-from shoal.errors import CatalogError, CatalogUnavailableError, ConfigError
+from shoal.errors import CatalogError, CatalogUnavailableError, ConfigError, ShoalError
 from shoal.sync.catalog_client import PORT_LIMITS, SHOAL_LIMITS, CatalogClient
 from shoal.sync.integration import Integration
 from shoal.sync.mapping import MappingConfig, parse_mapping_config
@@ -26,9 +29,13 @@ from shoal.sync.triggers import (
 )
 from shoal.types import JSONObject
 
-__all__ = ["IntegrationRunner"]
+__all__ = ["IntegrationRunner", "LeaseLostError"]
 
 log = logging.getLogger("shoal.sync")
+
+
+class LeaseLostError(ShoalError):
+    """This process no longer holds the integration's run lease; it stops and stands by."""
 
 
 def _iso(value: Any) -> Any:
@@ -67,6 +74,8 @@ class IntegrationRunner:
         )
         self.schedule: ScheduleClock | None = None
         self.process_started = utcnow()
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        """Names this process in the integration's run lease."""
 
     # --- setup -----------------------------------------------------------------------------------
 
@@ -208,10 +217,20 @@ class IntegrationRunner:
     # --- serving ---------------------------------------------------------------------------------
 
     async def serve(self) -> None:
-        """Run until cancelled: the supervisor, the listener, the schedule, the start resync."""
-        await self.setup()
+        """Run until cancelled. While another process holds the integration's lease this one
+        stands by; once it holds the lease it sets up, resyncs on start, and serves triggers."""
+        while True:
+            await self._acquire_lease()
+            try:
+                await self._serve_active()
+            except* LeaseLostError as lost:
+                log.warning("%s; standing by", lost.exceptions[0])
+
+    async def _serve_active(self) -> None:
         try:
+            await self.setup()
             async with asyncio.TaskGroup() as group:
+                group.create_task(self._keep_lease(), name="lease")
                 group.create_task(self.supervisor.run(), name="supervisor")
                 self._start_listener(group)
                 if self.schedule is not None:
@@ -219,7 +238,55 @@ class IntegrationRunner:
                 if self.settings.resync_on_start:
                     self.supervisor.request(Trigger("start"))
         finally:
-            await asyncio.shield(self.supervisor.shutdown())
+            await asyncio.shield(self._stand_down())
+
+    async def _stand_down(self) -> None:
+        await self.supervisor.shutdown()
+        try:
+            await self.client.release_lease(self.identifier, self.holder)
+        except (CatalogError, CatalogUnavailableError) as exc:
+            log.info(
+                "could not release the lease of %s (it expires by itself): %s", self.identifier, exc
+            )
+
+    async def _acquire_lease(self) -> None:
+        """Wait until this process holds the integration's run lease."""
+        announced = False
+        while True:
+            try:
+                if await self.client.acquire_lease(
+                    self.identifier, self.holder, self.settings.lease_ttl
+                ):
+                    return
+            except (CatalogError, CatalogUnavailableError) as exc:
+                log.warning("could not ask for the lease of %s: %s", self.identifier, exc)
+            if not announced:
+                log.info("another process runs %s; standing by", self.identifier)
+                announced = True
+            await asyncio.sleep(self.settings.lease_ttl / 3)
+
+    async def _keep_lease(self) -> None:
+        """Renew the lease every third of its lifetime; raise LeaseLostError once it is gone."""
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
+        while True:
+            await asyncio.sleep(self.settings.lease_ttl / 3)
+            try:
+                lease = await self.client.acquire_lease(
+                    self.identifier, self.holder, self.settings.lease_ttl
+                )
+            except (CatalogError, CatalogUnavailableError) as exc:
+                if loop.time() - renewed < self.settings.lease_ttl:
+                    log.warning("could not renew the lease of %s: %s", self.identifier, exc)
+                    continue
+                message = (
+                    f"the lease of {self.identifier} expired while the catalog was unreachable"
+                )
+                raise LeaseLostError(message) from exc
+            if lease is None:
+                message = f"another process took over {self.identifier}"
+                raise LeaseLostError(message)
+            renewed = loop.time()
 
     def _start_listener(self, group: asyncio.TaskGroup) -> None:
         listener = self.settings.listener
@@ -247,14 +314,20 @@ class IntegrationRunner:
             )
 
     async def once(self) -> RunRecord:
-        """Set up, run exactly one resync, and return its record."""
-        await self.setup()
-        async with asyncio.TaskGroup() as group:
-            supervisor = group.create_task(self.supervisor.run(), name="supervisor")
-            self.supervisor.request(Trigger("cli"))
-            await self.supervisor.started.wait()
-            await self.supervisor.wait_idle()
-            supervisor.cancel()
+        """Set up, run exactly one resync (holding the lease), and return its record."""
+        await self._acquire_lease()
+        try:
+            await self.setup()
+            async with asyncio.TaskGroup() as group:
+                keeper = group.create_task(self._keep_lease(), name="lease")
+                supervisor = group.create_task(self.supervisor.run(), name="supervisor")
+                self.supervisor.request(Trigger("cli"))
+                await self.supervisor.started.wait()
+                await self.supervisor.wait_idle()
+                supervisor.cancel()
+                keeper.cancel()
+        finally:
+            await asyncio.shield(self._stand_down())
         return self.supervisor.finished[-1]
 
     async def aclose(self) -> None:

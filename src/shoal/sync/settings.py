@@ -60,6 +60,9 @@ class RunnerSettings:
     webhook_port: int = 8911
     webhook_url: str | None = None
     once: bool = False
+    lease_ttl: float = 15.0
+    """Seconds a process holds the integration's run lease without renewing it; a standby
+    process takes over after that."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> RunnerSettings:
@@ -96,6 +99,8 @@ class RunnerSettings:
                 or defaults.webhook_port
             ),
             webhook_url=environ.get("SHOAL_WEBHOOK_URL") or None,
+            lease_ttl=_float(environ.get("SHOAL_LEASE_TTL"), "SHOAL_LEASE_TTL")
+            or defaults.lease_ttl,
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         if settings.listener not in _LISTENERS:

@@ -15,6 +15,7 @@ from shoal.catalog.api.responses import JSONResponse
 from shoal.catalog.auth import Action, Principal, authorize
 from shoal.catalog.integrations import ResyncRequest, pending_request
 from shoal.catalog.notify import Event
+from shoal.clock import to_iso
 from shoal.errors import ForbiddenError, InvalidInputError
 
 router = APIRouter(prefix="/v1/integration", tags=["Integrations"], route_class=CatalogRoute)
@@ -259,3 +260,39 @@ async def kind_metrics(identifier: str, caller: Caller, services: ServicesDep) -
 
 def ensure_own(principal: Principal, identifier: str) -> None:
     authorize(principal, Action.READ, identifier)
+
+
+# --- run lease (Shoal) -------------------------------------------------------------------------
+
+
+def _lease_request(body: dict[str, Any]) -> tuple[str, float]:
+    holder, ttl = body.get("holder"), body.get("ttlSeconds", 15)
+    if not isinstance(holder, str) or not 0 < len(holder) <= 200:
+        message = "holder must be a string of 1-200 characters naming the process"
+        raise InvalidInputError(message)
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0.1 <= ttl <= 3600:
+        message = "ttlSeconds must be a number from 0.1 to 3600"
+        raise InvalidInputError(message)
+    return holder, float(ttl)
+
+
+@router.post("/{identifier}/lease", summary="Take or renew the run lease (Shoal)")
+async def acquire_lease(identifier: str, caller: Caller, services: ServicesDep, body: AnyBody) -> JSONResponse:
+    """One process at a time runs an integration's resyncs: it holds this lease and renews it.
+    409 `lease_held` names the live holder; the lease is free again once it expires."""
+    authorize(caller, Action.WRITE_INTEGRATION, identifier)
+    holder, ttl = _lease_request(body)
+    lease = await services.store.leases.acquire(identifier, holder, int(ttl * 1_000_000))
+    shown = {"integration": identifier, "holder": lease.holder, "expiresAt": to_iso(lease.expires_at)}
+    if not lease.granted:
+        message = f"integration {identifier!r} is run by {lease.holder!r} until {shown['expiresAt']}"
+        return JSONResponse({"ok": False, "error": "lease_held", "message": message, "lease": shown}, 409)
+    return JSONResponse({"ok": True, "lease": shown})
+
+
+@router.delete("/{identifier}/lease", summary="Give the run lease up (Shoal)")
+async def release_lease(
+    identifier: str, caller: Caller, services: ServicesDep, holder: Annotated[str, Query(max_length=200)]
+) -> dict[str, Any]:
+    authorize(caller, Action.WRITE_INTEGRATION, identifier)
+    return {"ok": True, "released": await services.store.leases.release(identifier, holder)}

@@ -9,6 +9,7 @@ from shoal.catalog.store.credentials import CredentialStore
 from shoal.catalog.store.database import Database, open_database
 from shoal.catalog.store.entities import BulkResult, EntityStore, WriteOptions
 from shoal.catalog.store.integrations import IntegrationStore
+from shoal.catalog.store.leases import Lease, LeaseStore
 
 __all__ = [
     "BlueprintStore",
@@ -17,6 +18,8 @@ __all__ = [
     "Database",
     "EntityStore",
     "IntegrationStore",
+    "Lease",
+    "LeaseStore",
     "Store",
     "WriteOptions",
     "open_store",
@@ -30,6 +33,7 @@ class Store:
     entities: EntityStore
     integrations: IntegrationStore
     credentials: CredentialStore
+    leases: LeaseStore
 
     async def close(self) -> None:
         await self.database.close()
@@ -44,4 +48,5 @@ async def open_store(url: str, *, base_url: str) -> Store:
         entities=EntityStore(database, blueprints),
         integrations=IntegrationStore(database, base_url),
         credentials=CredentialStore(database),
+        leases=LeaseStore(database),
     )

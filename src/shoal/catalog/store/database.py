@@ -42,11 +42,27 @@ class Migration:
     apply: Callable[[AsyncConnection], Awaitable[None]]
 
 
+_INITIAL_TABLES = (
+    "server_settings", "credentials", "blueprints", "entities", "entity_relations", "integrations",
+    "resync_requests", "runs", "ingest_events", "kind_examples",
+)  # fmt: skip
+
+
 async def _initial(conn: AsyncConnection) -> None:
-    await conn.run_sync(schema.metadata.create_all)
+    tables = [schema.metadata.tables[name] for name in _INITIAL_TABLES]
+    await conn.run_sync(schema.metadata.create_all, tables=tables)
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration("0001_initial", _initial),)
+async def _integration_leases(conn: AsyncConnection) -> None:
+    await conn.run_sync(schema.integration_leases.create, checkfirst=True)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("0001_initial", _initial),
+    Migration("0002_integration_leases", _integration_leases),
+)
+"""Applied in order, each once, in the transaction that records it. Never edit a released one:
+later migrations add to the schema (``Table`` objects in schema.py show the current shape)."""
 
 
 class Database:

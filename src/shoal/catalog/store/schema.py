@@ -157,3 +157,11 @@ kind_examples = Table(
     Column("body", JSONText, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+integration_leases = Table(
+    "integration_leases",
+    metadata,
+    Column("integration", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)

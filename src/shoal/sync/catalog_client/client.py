@@ -465,6 +465,31 @@ class CatalogClient:
         response = await self._session.request("POST", path, what=what, policy=RetryPolicy.UNSAFE)
         return self._accepted(response, what)
 
+    async def acquire_lease(self, identifier: str, holder: str, ttl: float) -> JSONObject | None:
+        """Take or renew the run lease of an integration (Shoal only).
+
+        Returns the lease (``holder``, ``expiresAt``) when granted, None while another holder's
+        lease is live (409 ``lease_held``). A catalog without leases (Port) grants nothing and
+        refuses nothing: the result is then a lease held by ``holder`` that never expires.
+        """
+        what = f"lease of integration {identifier!r}"
+        path = f"/integration/{_segment(identifier)}/lease"
+        response = await self._session.request(
+            "POST", path, what=what, body={"holder": holder, "ttlSeconds": ttl}
+        )
+        if response.status_code == 409:
+            return None
+        if not self._accepted(response, what):
+            return {"integration": identifier, "holder": holder, "expiresAt": None}
+        return object_field(ok_body(response, what), "lease", what)
+
+    async def release_lease(self, identifier: str, holder: str) -> None:
+        """Give the run lease up so a standby process can take over at once (Shoal only)."""
+        what = f"release lease of integration {identifier!r}"
+        path = f"/integration/{_segment(identifier)}/lease"
+        response = await self._session.request("DELETE", path, what=what, params=[("holder", holder)])
+        self._accepted(response, what)
+
     def iter_events(self, identifier: str, *, last_event_id: str | None = None) -> EventStream:
         """Server-sent events of ``GET /v1/integration/{id}/events`` (Shoal only).
 
