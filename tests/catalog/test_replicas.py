@@ -11,7 +11,12 @@ import pytest
 from shoal.catalog.server import running_catalog
 from shoal.catalog.settings import CatalogSettings
 from tests.catalog.helpers import EventReader
-from tests.conftest import _create_postgres_database, _drop_postgres_database, admin_credentials, token_for
+from tests.conftest import (
+    _create_postgres_database,
+    _drop_postgres_database,
+    admin_credentials,
+    token_for,
+)
 
 pytestmark = pytest.mark.postgres
 

@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from tests.conftest import admin_credentials
 
 from shoal.catalog.server import RunningCatalog, running_catalog
 from shoal.catalog.settings import CatalogSettings
@@ -21,6 +20,7 @@ from shoal.sync.run_record import RunRecord, RunStatus
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
 from shoal.sync.supervisor import Supervisor, Trigger
+from tests.conftest import admin_credentials
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import admin_credentials, token_for
 
 from shoal.catalog.server import RunningCatalog, running_catalog
 from shoal.catalog.settings import CatalogSettings
@@ -17,6 +16,7 @@ from shoal.sync.integration import Integration
 from shoal.sync.run_record import RunStatus
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
+from tests.conftest import admin_credentials, token_for
 
 BLUEPRINTS = [
     {"identifier": "squad", "title": "Squad", "schema": {"properties": {}}},

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import admin_credentials, token_for
 
 from shoal.catalog.server import RunningCatalog, running_catalog
 from shoal.catalog.settings import CatalogSettings
@@ -22,6 +21,7 @@ from shoal.integrations.fake import FakeSettings, create_integration, person_pre
 from shoal.sync.run_record import RunStatus
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
+from tests.conftest import admin_credentials, token_for
 
 PERSONS = 200
 

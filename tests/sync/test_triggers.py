@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import admin_credentials, token_for
 
 from shoal.catalog.server import RunningCatalog, free_port, running_catalog
 from shoal.catalog.settings import CatalogSettings
@@ -22,6 +21,7 @@ from shoal.catalog.store import open_store
 from shoal.integrations.fake import FakeSettings, create_integration
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
+from tests.conftest import admin_credentials, token_for
 
 
 @pytest.fixture

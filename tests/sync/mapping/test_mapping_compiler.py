@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.sync.mapping.mapping_helpers import POLICIES, assert_engines_agree, resource
 
 from shoal.errors import ConfigError, MappingError
 from shoal.sync.mapping import ItemError, ReferenceMapper, _jq, compile_resource
 from shoal.sync.mapping.compiler import _FusedLeaf, _FusedProgram
+from tests.sync.mapping.mapping_helpers import POLICIES, assert_engines_agree, resource
 
 PAGERDUTY_LIKE = resource(
     {

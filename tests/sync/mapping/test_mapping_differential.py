@@ -11,7 +11,6 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from tests.sync.mapping.mapping_helpers import POLICIES, assert_engines_agree, resource
 
 from shoal.errors import ConfigError
 from shoal.sync.mapping import (
@@ -20,6 +19,7 @@ from shoal.sync.mapping import (
     ResourceConfig,
     compile_resource,
 )
+from tests.sync.mapping.mapping_helpers import POLICIES, assert_engines_agree, resource
 
 ITEMS: list[Any] = [
     {},

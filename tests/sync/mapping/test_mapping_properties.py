@@ -9,13 +9,6 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from tests.sync.mapping.mapping_helpers import (
-    POLICIES,
-    assert_engines_agree,
-    assert_mappers_agree,
-    resource,
-)
-from tests.sync.mapping.test_mapping_differential import EXPRESSIONS
 
 from shoal.errors import ConfigError
 from shoal.sync.mapping import (
@@ -24,6 +17,13 @@ from shoal.sync.mapping import (
     ReferenceMapper,
     compile_resource,
 )
+from tests.sync.mapping.mapping_helpers import (
+    POLICIES,
+    assert_engines_agree,
+    assert_mappers_agree,
+    resource,
+)
+from tests.sync.mapping.test_mapping_differential import EXPRESSIONS
 
 KEYS = ["a", "b", "a-b", "é", "0"]
 

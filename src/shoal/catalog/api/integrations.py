@@ -277,22 +277,35 @@ def _lease_request(body: dict[str, Any]) -> tuple[str, float]:
 
 
 @router.post("/{identifier}/lease", summary="Take or renew the run lease (Shoal)")
-async def acquire_lease(identifier: str, caller: Caller, services: ServicesDep, body: AnyBody) -> JSONResponse:
+async def acquire_lease(
+    identifier: str, caller: Caller, services: ServicesDep, body: AnyBody
+) -> JSONResponse:
     """One process at a time runs an integration's resyncs: it holds this lease and renews it.
     409 `lease_held` names the live holder; the lease is free again once it expires."""
     authorize(caller, Action.WRITE_INTEGRATION, identifier)
     holder, ttl = _lease_request(body)
     lease = await services.store.leases.acquire(identifier, holder, int(ttl * 1_000_000))
-    shown = {"integration": identifier, "holder": lease.holder, "expiresAt": to_iso(lease.expires_at)}
+    shown = {
+        "integration": identifier,
+        "holder": lease.holder,
+        "expiresAt": to_iso(lease.expires_at),
+    }
     if not lease.granted:
-        message = f"integration {identifier!r} is run by {lease.holder!r} until {shown['expiresAt']}"
-        return JSONResponse({"ok": False, "error": "lease_held", "message": message, "lease": shown}, 409)
+        message = (
+            f"integration {identifier!r} is run by {lease.holder!r} until {shown['expiresAt']}"
+        )
+        return JSONResponse(
+            {"ok": False, "error": "lease_held", "message": message, "lease": shown}, 409
+        )
     return JSONResponse({"ok": True, "lease": shown})
 
 
 @router.delete("/{identifier}/lease", summary="Give the run lease up (Shoal)")
 async def release_lease(
-    identifier: str, caller: Caller, services: ServicesDep, holder: Annotated[str, Query(max_length=200)]
+    identifier: str,
+    caller: Caller,
+    services: ServicesDep,
+    holder: Annotated[str, Query(max_length=200)],
 ) -> dict[str, Any]:
     authorize(caller, Action.WRITE_INTEGRATION, identifier)
     return {"ok": True, "released": await services.store.leases.release(identifier, holder)}

@@ -487,7 +487,9 @@ class CatalogClient:
         """Give the run lease up so a standby process can take over at once (Shoal only)."""
         what = f"release lease of integration {identifier!r}"
         path = f"/integration/{_segment(identifier)}/lease"
-        response = await self._session.request("DELETE", path, what=what, params=[("holder", holder)])
+        response = await self._session.request(
+            "DELETE", path, what=what, params=[("holder", holder)]
+        )
         self._accepted(response, what)
 
     def iter_events(self, identifier: str, *, last_event_id: str | None = None) -> EventStream:
