@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shoal.errors import CatalogError, CatalogUnavailableError, LoadError, ShoalError
-from shoal.sync.catalog_client import CatalogClient, UpsertResult
+from shoal.sync.catalog_client import CatalogClient, UpsertedEntity, UpsertResult
 from shoal.sync.integration import Integration, RawBatch
 from shoal.sync.mapping import MappingConfig, compile_resource
 from shoal.sync.run_record import KindProgress, KindStatus, RunRecord, RunStatus
+from shoal.sync.unchanged import SEARCH_CHUNK, include_paths, is_unchanged, search_query
 from shoal.types import JSONObject
 
 __all__ = ["KindError", "Resync", "ResyncOptions", "plan_deletions"]
@@ -36,6 +37,9 @@ class KindError(ShoalError):
 class ResyncOptions:
     progress_interval: float = 1.0
     """Seconds between run-record reports (they double as the heartbeat)."""
+    compare_before_write: bool = False
+    """Read current entities and send only changed ones (for catalogs that rewrite every
+    upsert, such as Port; Shoal's catalog skips unchanged writes itself)."""
 
 
 @dataclass(slots=True)
@@ -177,13 +181,48 @@ class Resync:
             raise KindError(message)
 
     async def _upsert(self, blueprint: str, entities: list[JSONObject]) -> UpsertResult:
-        return await self._client.upsert_entities(
+        unchanged: list[UpsertedEntity] = []
+        positions = list(range(len(entities)))
+        if self._options.compare_before_write:
+            current = await self._current_entities(blueprint, entities)
+            positions = []
+            for index, entity in enumerate(entities):
+                identifier = entity.get("identifier")
+                if isinstance(identifier, str) and is_unchanged(entity, current.get(identifier)):
+                    unchanged.append(UpsertedEntity(index, identifier, False, unchanged=True))
+                else:
+                    positions.append(index)
+        written = await self._client.upsert_entities(
             blueprint,
-            entities,
+            [entities[position] for position in positions],
             merge=self._config.enable_merge_entity,
             create_missing_related_entities=self._config.create_missing_related_entities,
             run_id=self.record.id,
         )
+        if not unchanged:
+            return written
+        return UpsertResult.combine(
+            [
+                UpsertResult(tuple(unchanged)),
+                UpsertResult(
+                    tuple(replace(e, index=positions[e.index]) for e in written.entities),
+                    tuple(replace(e, index=positions[e.index]) for e in written.errors),
+                ),
+            ]
+        )
+
+    async def _current_entities(
+        self, blueprint: str, entities: list[JSONObject]
+    ) -> dict[str, JSONObject]:
+        identifiers = [e["identifier"] for e in entities if isinstance(e.get("identifier"), str)]
+        include = include_paths(entities)
+        current: dict[str, JSONObject] = {}
+        for start in range(0, len(identifiers), SEARCH_CHUNK):
+            chunk = identifiers[start : start + SEARCH_CHUNK]
+            query = search_query(blueprint, chunk, self._client.datasource)
+            for entity in await self._client.search_entities(query, include):
+                current[entity["identifier"]] = entity
+        return current
 
     def _protect_related(
         self, blueprint: str, entities: list[JSONObject], result: UpsertResult

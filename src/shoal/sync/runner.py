@@ -167,7 +167,10 @@ class IntegrationRunner:
                 integration=self.integration,
                 client=self.client,
                 config=config,
-                options=ResyncOptions(progress_interval=self.settings.progress_interval),
+                options=ResyncOptions(
+                    progress_interval=self.settings.progress_interval,
+                    compare_before_write=self.settings.target_is_port,
+                ),
             )
             await resync.run()
         except (CatalogError, CatalogUnavailableError, ConfigError) as exc:

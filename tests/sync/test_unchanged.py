@@ -1,0 +1,99 @@
+"""Skip-unchanged on the client side, for catalogs that rewrite every upsert (Port)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from shoal.catalog.server import RunningCatalog, running_catalog
+from shoal.catalog.settings import CatalogSettings
+from shoal.integrations.fake import FakeSettings, create_integration
+from shoal.sync.catalog_client import PORT_LIMITS, CatalogClient
+from shoal.sync.run_record import RunRecord, RunStatus
+from shoal.sync.runner import IntegrationRunner
+from shoal.sync.settings import RunnerSettings
+from shoal.sync.unchanged import include_paths, is_unchanged
+from tests.conftest import admin_credentials
+
+
+def test_only_the_fields_a_mapping_sets_are_compared() -> None:
+    current = {"identifier": "a", "title": "A", "team": ["y", "x"], "properties": {"n": 1, "extra": 2},
+               "relations": {"r": "b"}}  # fmt: skip
+    assert is_unchanged({"identifier": "a", "title": "A", "properties": {"n": 1}}, current)
+    assert is_unchanged({"identifier": "a", "team": ["x", "y"]}, current)
+    assert is_unchanged({"identifier": "a", "properties": {"missing": None}}, current)
+    assert not is_unchanged({"identifier": "a", "title": "B"}, current)
+    assert not is_unchanged({"identifier": "a", "properties": {"n": 2}}, current)
+    assert not is_unchanged({"identifier": "a", "relations": {"r": "c"}}, current)
+    assert not is_unchanged({"identifier": "a"}, None)
+
+
+def test_include_paths_cover_what_is_compared() -> None:
+    paths = include_paths(
+        [{"identifier": "a", "title": "t", "properties": {"p": 1}, "relations": {"r": "x"}}]
+    )
+    assert paths == ["blueprint", "identifier", "properties.p", "relations.r", "title"]
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.bulk_entities = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/entities/bulk"):
+            self.bulk_entities += len(orjson.loads(await request.aread())["entities"])
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@pytest.fixture
+async def catalog(tmp_path: Path) -> AsyncIterator[RunningCatalog]:
+    settings = CatalogSettings(
+        port=0, data_dir=tmp_path / "d", database_url=f"sqlite:///{tmp_path / 'c.db'}"
+    )
+    async with running_catalog(settings) as running:
+        yield running
+
+
+async def run_counting(catalog: RunningCatalog, fake: FakeSettings) -> tuple[RunRecord, int]:
+    creds = admin_credentials(catalog)
+    settings = RunnerSettings(catalog_url=catalog.url, client_id=creds["clientId"], client_secret=creds["clientSecret"],
+                              identifier="fake-org", target_is_port=True)  # fmt: skip
+    transport = CountingTransport()
+    integration = create_integration(fake)
+    client = CatalogClient(
+        catalog.url, client_id=creds["clientId"], client_secret=creds["clientSecret"], integration_identifier="fake-org",
+        integration_type="fake", integration_version=integration.version, limits=PORT_LIMITS, transport=transport,
+    )  # fmt: skip
+    runner = IntegrationRunner(integration, settings, client)
+    try:
+        record = await runner.once()
+    finally:
+        await runner.aclose()
+    return record, transport.bulk_entities
+
+
+async def test_against_a_port_like_catalog_only_changed_entities_are_sent(
+    catalog: RunningCatalog,
+) -> None:
+    fake = FakeSettings(persons=120, page_size=40)
+    first, sent = await run_counting(catalog, fake)
+    assert first.status is RunStatus.COMPLETED
+    total = sum(k.fetched for k in first.kinds)
+    assert sent == total
+
+    again, sent = await run_counting(catalog, fake)
+    assert sent == 0
+    assert sum(k.unchanged for k in again.kinds) == total
+
+    changed, sent = await run_counting(catalog, replace(fake, generation=1))
+    persons = next(k for k in changed.kinds if k.kind == "fake-person")
+    assert 0 < sent == persons.upserted < persons.fetched
