@@ -52,10 +52,7 @@ def _team(value: Any) -> Any:
 def _same_mapping(desired: Any, current: Any) -> bool:
     desired = desired or {}
     current = current or {}
-    for key, value in desired.items():
-        if current.get(key) != value:
-            return False
-    return True
+    return all(current.get(key) == value for key, value in desired.items())
 
 
 def is_unchanged(desired: JSONObject, current: JSONObject | None) -> bool:
