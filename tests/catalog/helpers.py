@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 import orjson
-from tests.conftest import token_for
 
 from shoal.catalog.auth import Role
 from shoal.catalog.server import RunningCatalog
 from shoal.catalog.store import open_store
+from tests.conftest import token_for
 
 OCEAN_BODY: dict[str, Any] = {
     "installationAppType": "testint",

@@ -8,9 +8,9 @@ import stat
 
 import httpx
 import orjson
-from tests.conftest import admin_credentials
 
 from shoal.catalog.server import RunningCatalog
+from tests.conftest import admin_credentials
 
 
 async def test_first_start_writes_admin_credential_0600(catalog: RunningCatalog) -> None:

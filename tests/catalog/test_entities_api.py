@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import httpx
+
 from tests.catalog.helpers import assert_error, create_blueprint, iso, ocean_agent, parse_iso
 
 UPSERT = "upsert=true&merge=true&create_missing_related_entities=true"

@@ -7,6 +7,8 @@ import time
 from urllib.parse import quote_plus
 
 import httpx
+
+from shoal.catalog.server import RunningCatalog
 from tests.catalog.helpers import (
     OCEAN_BODY,
     EventReader,
@@ -15,8 +17,6 @@ from tests.catalog.helpers import (
     iso,
     parse_iso,
 )
-
-from shoal.catalog.server import RunningCatalog
 
 
 async def test_create_and_get_integration(

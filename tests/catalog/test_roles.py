@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import httpx
+
+from shoal.catalog.auth import Principal, Role, issue_token
+from shoal.catalog.server import RunningCatalog
+from shoal.clock import now_us
 from tests.catalog.helpers import (
     OCEAN_BODY,
     assert_error,
@@ -12,10 +16,6 @@ from tests.catalog.helpers import (
     ocean_agent,
     signing_key,
 )
-
-from shoal.catalog.auth import Principal, Role, issue_token
-from shoal.catalog.server import RunningCatalog
-from shoal.clock import now_us
 
 
 async def test_member_viewer_and_expired_tokens(

@@ -79,6 +79,8 @@ async def patch_integration(
 ) -> dict[str, Any]:
     changes = {k: v for k, v in body.items() if k != "version"}
     authorize(caller, Action.WRITE_INTEGRATION if changes else Action.TRIGGER, identifier)
+    if not caller.can(Action.WRITE_INTEGRATION):
+        body = {}  # a member may trigger a resync, not change the record (not even `version`)
     record, request = await services.store.integrations.patch(
         identifier, body, source="api", actor=caller.client_id
     )
@@ -140,8 +142,12 @@ async def patch_resync_state(
     identifier: str, caller: Caller, services: ServicesDep, body: AnyBody
 ) -> dict[str, Any]:
     authorize(caller, Action.WRITE_INTEGRATION, identifier)
-    record = await services.store.integrations.set_resync_state(identifier, body)
+    record, runs = await services.store.integrations.report_resync_state(
+        identifier, body, actor=caller.client_id
+    )
     await services.hub.publish(Event(identifier, "state", None, record["resyncState"]))
+    for run in runs:  # Ocean's runs: the catalog keeps their history from the state it reports
+        await services.hub.publish(Event(identifier, "run", None, run))
     return {"ok": True, "integration": record}
 
 
