@@ -18,6 +18,14 @@ __all__ = ["main"]
 Command = Callable[[argparse.Namespace], int]
 
 
+async def _check_database(url: str) -> None:
+    """Open (and migrate) the database once before serving, so a bad URL is a one-line error."""
+    from shoal.catalog.store import open_database
+
+    database = await open_database(url)
+    await database.close()
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -33,6 +41,7 @@ def _serve(args: argparse.Namespace) -> int:
         data_dir=Path(args.data_dir) if args.data_dir else None,
         public_url=args.public_url,
     )
+    asyncio.run(_check_database(settings.resolved_database_url))
     app = create_app(settings, announce=lambda line: print(line, file=sys.stderr, flush=True))
     print(
         f"Shoal catalog on http://{settings.host}:{settings.port} (API docs at /docs)",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, exc, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -153,6 +153,12 @@ async def open_database(url: str) -> Database:
     database = Database(engine)
     try:
         await database.migrate()
+    except (OSError, exc.OperationalError, exc.InterfaceError) as error:
+        await database.close()
+        shown = parsed.render_as_string(hide_password=True)
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        message = f"cannot open the database {shown}: {reason}"
+        raise ConfigError(message) from error
     except BaseException:
         await database.close()
         raise

@@ -1,0 +1,57 @@
+"""The ``shoal`` command line: credentials, and clear one-line errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import orjson
+
+from shoal.catalog.server import running_catalog
+from shoal.catalog.settings import CatalogSettings
+from tests.conftest import token_for
+
+
+async def shoal(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "shoal.cli", *args, env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_credentials_create_prints_a_working_credential(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'c.db'}"
+    code, out, _ = await shoal(
+        "credentials", "create", "--role", "viewer", "--database-url", database
+    )
+    assert code == 0
+    created = orjson.loads(out)
+    assert created["role"] == "viewer"
+    settings = CatalogSettings(port=0, data_dir=tmp_path / "data", database_url=database)
+    async with running_catalog(settings) as catalog:
+        assert not (tmp_path / "data" / "admin-credentials.json").exists()  # not a first start
+        assert await token_for(catalog.url, created["clientId"], created["clientSecret"])
+
+
+async def test_bad_input_is_one_line_and_non_zero(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'c.db'}"
+    code, _, err = await shoal(
+        "credentials", "create", "--role", "integration", "--database-url", database
+    )
+    assert code == 1
+    assert err.startswith("shoal: an integration credential needs an integration")
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = await shoal("serve", "--database-url", "mysql://nope")
+    assert code == 1 and err.strip().splitlines()[-1].startswith("shoal: unsupported database URL")
+    code, _, err = await shoal(
+        "integration",
+        "run",
+        "no-such-thing",
+        env={"SHOAL_CLIENT_ID": "a", "SHOAL_CLIENT_SECRET": "b"},
+    )
+    assert code == 1 and "no bundled integration 'no-such-thing'" in err
