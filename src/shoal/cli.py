@@ -20,7 +20,7 @@ Command = Callable[[argparse.Namespace], int]
 
 async def _check_database(url: str) -> None:
     """Open (and migrate) the database once before serving, so a bad URL is a one-line error."""
-    from shoal.catalog.store import open_database
+    from shoal.catalog.store.database import open_database
 
     database = await open_database(url)
     await database.close()
