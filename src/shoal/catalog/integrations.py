@@ -172,7 +172,7 @@ def apply_resync_state(record: JSONObject, body: Any, *, now: int) -> JSONObject
         message = "the resync state must be a JSON object"
         raise InvalidInputError(message)
     status = body.get("status")
-    if status is not None and status not in {s.value for s in RunStatus}:
+    if status is not None and (not isinstance(status, str) or status not in set(RunStatus)):
         message = f"resync status {status!r} is not one of running, completed, failed, aborted"
         raise InvalidInputError(message)
     for key in ("lastResyncStart", "lastResyncEnd", "nextResync"):
@@ -225,7 +225,7 @@ def normalize_run(run_id: Any, body: Any) -> JSONObject:
     run: JSONObject = dict(body)
     run["id"] = run_id
     status = run.get("status", RunStatus.RUNNING.value)
-    if status not in {s.value for s in RunStatus}:
+    if not isinstance(status, str) or status not in set(RunStatus):
         message = f"run status {status!r} is not one of running, completed, failed, aborted"
         raise InvalidInputError(message)
     run["status"] = status
@@ -258,8 +258,17 @@ def stale_run_update(run: JSONObject, *, now: int, last_heartbeat: int) -> JSONO
         "status": RunStatus.FAILED.value,
         "endedAt": to_iso(now),
         "failureReason": reason,
-        "deletePhase": run.get("deletePhase") or {"status": "skipped", "reason": reason},
+        "deletePhase": _unfinished_phase_skipped(run.get("deletePhase"), reason),
     }
+
+
+def _unfinished_phase_skipped(phase: Any, reason: str) -> Any:
+    """A delete phase that had not run yet (or was cut short) is skipped, and says why."""
+    if not phase:
+        return {"status": "skipped", "reason": reason}
+    if isinstance(phase, Mapping) and phase.get("status") in ("pending", "running"):
+        return {**phase, "status": "skipped", "reason": reason}
+    return phase
 
 
 def run_summary(runs_newest_first: Sequence[JSONObject]) -> JSONObject:

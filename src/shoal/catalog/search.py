@@ -123,7 +123,7 @@ def _parse_rule(data: Any, where: str) -> Rule:
         message = f"{where} must be an object"
         raise InvalidInputError(message)
     operator = data.get("operator")
-    if operator not in OPERATORS:
+    if not isinstance(operator, str) or operator not in OPERATORS:
         message = f"{where}.operator {operator!r} is not supported; use one of {sorted(OPERATORS)}"
         raise InvalidInputError(message)
     is_relation = "relation" in data and "property" not in data

@@ -27,7 +27,7 @@ from shoal.catalog.entities import (
     relation_targets,
     validate_entity,
 )
-from shoal.catalog.search import Query, matches, parse_query, prefilter
+from shoal.catalog.search import Query, Rule, matches, parse_query, prefilter
 from shoal.catalog.store import schema
 from shoal.catalog.store.blueprints import BlueprintStore
 from shoal.catalog.store.database import Database
@@ -506,14 +506,9 @@ class EntityStore:
     ) -> str:
         if isinstance(identifier, str):
             return identifier
-        scoped = (
-            Query("and", (*identifier.rules,)) if identifier.combinator == "and" else identifier
-        )
         found = [
             e.identifier
-            async for e in self.iter_matching(
-                Query("and", (_blueprint_rule(bp), scoped)), limit=2, conn=conn
-            )
+            async for e in self.iter_matching(_within(bp, identifier), limit=2, conn=conn)
         ]
         if len(found) != 1:
             message = (
@@ -531,7 +526,7 @@ class EntityStore:
             entity.team = [
                 e.identifier
                 async for e in self.iter_matching(
-                    Query("and", (_blueprint_rule("_team"), entity.team)), conn=conn
+                    _within("_team", entity.team), conn=conn
                 )
             ]
         if not entity.relations:
@@ -548,7 +543,7 @@ class EntityStore:
             found = [
                 e.identifier
                 async for e in self.iter_matching(
-                    Query("and", (_blueprint_rule(spec["target"]), value)), conn=conn
+                    _within(spec["target"], value), conn=conn
                 )
             ]
             if spec["many"]:
@@ -675,13 +670,13 @@ class EntityStore:
             raise NotFoundError(message)
 
 
-def _blueprint_rule(blueprint: str) -> Query:
-    return parse_query(
-        {
-            "combinator": "and",
-            "rules": [{"property": "$blueprint", "operator": "=", "value": blueprint}],
-        }
-    )
+def _within(blueprint: str, query: Query) -> Query:
+    """``query`` restricted to one blueprint, with the blueprint rule at the top level so that
+    the SQL prefilter narrows by it (and by the query's own top-level rules)."""
+    rule = Rule("$blueprint", "=", blueprint)
+    if query.combinator == "and":
+        return Query("and", (rule, *query.rules))
+    return Query("and", (rule, query))
 
 
 def _shown_identifier(body: Any) -> str:
