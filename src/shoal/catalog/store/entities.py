@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, or_, select, tuple_
+from sqlalchemy import bindparam, delete, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoal.catalog.entities import (
@@ -428,7 +428,21 @@ class EntityStore:
 
         # 4. write (unless only validating)
         if not options.validation_only:
-            await self._write(conn, [entity for _, entity, _ in stored], existing, blueprint)
+            touched = [entity for index, entity, _ in stored if index in unchanged]
+            if touched:  # same content: stamp the write without rewriting the row
+                await conn.execute(
+                    _e.update()
+                    .where(_e.c.blueprint == bindparam("b_blueprint"))
+                    .where(_e.c.identifier == bindparam("b_identifier"))
+                    .values(updated_at=bindparam("b_updated_at"), updated_by=bindparam("b_updated_by")),
+                    [
+                        {"b_blueprint": e.blueprint, "b_identifier": e.identifier,
+                         "b_updated_at": e.updated_at, "b_updated_by": e.updated_by}
+                        for e in touched
+                    ],
+                )  # fmt: skip
+            changed = [entity for index, entity, _ in stored if index not in unchanged]
+            await self._write(conn, changed, existing, blueprint)
             if to_create:
                 await conn.execute(
                     self._db.insert(_e).on_conflict_do_nothing(),
@@ -525,9 +539,7 @@ class EntityStore:
         if isinstance(entity.team, Query):
             entity.team = [
                 e.identifier
-                async for e in self.iter_matching(
-                    _within("_team", entity.team), conn=conn
-                )
+                async for e in self.iter_matching(_within("_team", entity.team), conn=conn)
             ]
         if not entity.relations:
             return
@@ -542,9 +554,7 @@ class EntityStore:
                 raise InvalidInputError(message)
             found = [
                 e.identifier
-                async for e in self.iter_matching(
-                    _within(spec["target"], value), conn=conn
-                )
+                async for e in self.iter_matching(_within(spec["target"], value), conn=conn)
             ]
             if spec["many"]:
                 entity.relations[name] = found
