@@ -13,8 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import admin_credentials
-from tests.integrations.git.gitrepo import ADA, GRACE, LINUS, GitRepo
 
 from shoal.catalog.server import RunningCatalog, running_catalog
 from shoal.catalog.settings import CatalogSettings
@@ -22,6 +20,8 @@ from shoal.integrations.git import GitSettings, create_integration
 from shoal.sync.run_record import RunRecord, RunStatus
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
+from tests.conftest import admin_credentials
+from tests.integrations.git.gitrepo import ADA, GRACE, LINUS, GitRepo
 
 IDENTIFIER = "git-local"
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integrations.git.gitrepo import EPOCH, GRACE, LINUS, GitRepo, git_env, run_git
 
 from shoal.errors import SourceError
 from shoal.integrations.git import (
@@ -31,6 +30,7 @@ from shoal.integrations.git.command import git_each, git_output
 from shoal.integrations.git.discovery import find_repositories
 from shoal.integrations.git.repository import iso_time
 from shoal.sync.mapping import compile_resource, parse_mapping_config
+from tests.integrations.git.gitrepo import EPOCH, GRACE, LINUS, GitRepo, git_env, run_git
 
 Items = dict[str, dict[str, Any]]
 BIG_COMMITS = 20_000

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from shoal.errors import ConfigError
+from shoal.integrations._config_file import expand_env
 from shoal.integrations.http import HttpConfig, create_integration, load_default_blueprints
 from shoal.integrations.http.config import (
     BasicAuth,
@@ -18,7 +19,6 @@ from shoal.integrations.http.config import (
     NoPagination,
     PagePagination,
 )
-from shoal.integrations.http.envsubst import expand_env
 from shoal.sync.mapping import parse_mapping_config
 
 YAML = """

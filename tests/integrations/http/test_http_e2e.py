@@ -12,8 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import admin_credentials
-from tests.integrations.http.api import TOKEN, FakeApi
 
 from shoal.catalog.server import RunningCatalog, running_catalog
 from shoal.catalog.settings import CatalogSettings
@@ -21,6 +19,8 @@ from shoal.integrations.http import HttpConfig, create_integration
 from shoal.sync.run_record import RunRecord, RunStatus
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
+from tests.conftest import admin_credentials
+from tests.integrations.http.api import TOKEN, FakeApi
 
 IDENTIFIER = "http-users"
 CONFIG = """

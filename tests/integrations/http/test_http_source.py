@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from tests.integrations.http.api import API_KEY, PASSWORD, TOKEN, USER, FakeApi, make_users
 
 from shoal.errors import SourceError
 from shoal.integrations.http import HttpConfig, create_integration, parse_retry_after
+from tests.integrations.http.api import API_KEY, PASSWORD, TOKEN, USER, FakeApi, make_users
 
 FAST_RETRIES = {"maxRetries": 2, "backoff": 0.01, "maxBackoff": 0.05}
 STYLES: dict[str, dict[str, Any]] = {

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from shoal.errors import ConfigError
+from shoal.integrations._config_file import expand_env
 from shoal.integrations.sql import (
     SqlConfig,
     async_url,
@@ -21,7 +22,6 @@ from shoal.integrations.sql import (
     json_value,
     load_default_blueprints,
 )
-from shoal.integrations.sql.envsubst import expand_env
 from shoal.sync.mapping import compile_resource, parse_mapping_config
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integrations.sql.conftest import PostgresTable
 
 from shoal.errors import SourceError
 from shoal.integrations.sql import SqlConfig, create_integration
+from tests.integrations.sql.conftest import PostgresTable
 
 
 def make_config(url: str, kinds: dict[str, Any], **top: Any) -> SqlConfig:

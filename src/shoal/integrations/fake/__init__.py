@@ -15,15 +15,10 @@ tests and benchmarks compute what the integration serves without running it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from importlib.resources import files
-from typing import Any, cast
+from pathlib import Path
 
-import yaml
-
-import shoal
-from shoal.errors import ConfigError
+from shoal.integrations._bundled import BundledPackage
 from shoal.integrations.fake.generator import (
     OrgShape,
     generate_items,
@@ -47,7 +42,6 @@ from shoal.integrations.fake.kinds import (
 from shoal.integrations.fake.settings import FakeSettings
 from shoal.integrations.fake.source import fetch_pages
 from shoal.sync.integration import Integration, RawBatch
-from shoal.types import JSONObject
 
 __all__ = [
     "DEPARTMENT_KIND",
@@ -75,28 +69,9 @@ __all__ = [
 ]
 
 INTEGRATION_TYPE = "fake"
-_MAPPING_FILE = "port-app-config.yaml"
-_BLUEPRINTS_FILE = "blueprints.json"
-
-
-def _resource_text(name: str) -> str:
-    return files(__name__).joinpath(name).read_text(encoding="utf-8")
-
-
-def load_default_mapping() -> JSONObject:
-    """The default mapping config (port-app-config), freshly parsed on every call."""
-    mapping: Any = yaml.safe_load(_resource_text(_MAPPING_FILE))
-    if not isinstance(mapping, dict):
-        raise ConfigError(f"{_MAPPING_FILE} of the fake integration is not a mapping")
-    return cast(JSONObject, mapping)
-
-
-def load_default_blueprints() -> list[JSONObject]:
-    """The default blueprints (Port blueprint JSON), freshly parsed on every call."""
-    blueprints: Any = json.loads(_resource_text(_BLUEPRINTS_FILE))
-    if not isinstance(blueprints, list) or not all(isinstance(b, dict) for b in blueprints):
-        raise ConfigError(f"{_BLUEPRINTS_FILE} of the fake integration is not a list of objects")
-    return cast(list[JSONObject], blueprints)
+_PACKAGE = BundledPackage(INTEGRATION_TYPE, Path(__file__).parent)
+load_default_mapping = _PACKAGE.load_mapping
+load_default_blueprints = _PACKAGE.load_blueprints
 
 
 def create_integration(settings: FakeSettings | None = None) -> Integration:
@@ -106,17 +81,9 @@ def create_integration(settings: FakeSettings | None = None) -> Integration:
     read once, here.
     """
     resolved = FakeSettings.from_env() if settings is None else settings
-    integration = Integration(
-        INTEGRATION_TYPE,
-        version=shoal.__version__,
-        default_mapping=load_default_mapping(),
-        default_blueprints=load_default_blueprints(),
-    )
 
     async def resync(kind: str) -> AsyncIterator[RawBatch]:
         async for page in fetch_pages(resolved, kind):
             yield page
 
-    for kind in KINDS:
-        integration.on_resync(kind)(resync)
-    return integration
+    return _PACKAGE.integration(KINDS, resync, load_default_mapping())

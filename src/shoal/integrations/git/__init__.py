@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, cast
 
-import shoal
-from shoal.errors import ConfigError
+from shoal.integrations._bundled import BundledPackage
 from shoal.integrations.git.command import GitError, git_output
 from shoal.integrations.git.kinds import (
     BRANCH_KIND,
@@ -30,8 +28,7 @@ from shoal.integrations.git.kinds import (
 from shoal.integrations.git.naming import repository_id
 from shoal.integrations.git.settings import GitSettings
 from shoal.integrations.git.source import discover, fetch_pages
-from shoal.sync.integration import Integration, RawBatch, load_resource
-from shoal.types import JSONObject
+from shoal.sync.integration import Integration, RawBatch
 
 __all__ = [
     "BRANCH_KIND",
@@ -52,23 +49,9 @@ __all__ = [
 ]
 
 INTEGRATION_TYPE = "git"
-_HERE = Path(__file__).parent
-
-
-def load_default_mapping() -> JSONObject:
-    """The default mapping config (port-app-config), freshly parsed on every call."""
-    mapping: Any = load_resource(_HERE, "port-app-config.yaml")
-    if not isinstance(mapping, dict):
-        raise ConfigError("port-app-config.yaml of the git integration is not a mapping")
-    return cast(JSONObject, mapping)
-
-
-def load_default_blueprints() -> list[JSONObject]:
-    """The default blueprints (Port blueprint JSON), freshly parsed on every call."""
-    blueprints: Any = load_resource(_HERE, "blueprints.json")
-    if not isinstance(blueprints, list) or not all(isinstance(b, dict) for b in blueprints):
-        raise ConfigError("blueprints.json of the git integration is not a list of objects")
-    return cast(list[JSONObject], blueprints)
+_PACKAGE = BundledPackage(INTEGRATION_TYPE, Path(__file__).parent)
+load_default_mapping = _PACKAGE.load_mapping
+load_default_blueprints = _PACKAGE.load_blueprints
 
 
 async def toplevel(directory: Path) -> Path | None:
@@ -91,17 +74,9 @@ def create_integration(settings: GitSettings | None = None) -> Integration:
     read once, here.
     """
     resolved = GitSettings.from_env() if settings is None else settings
-    integration = Integration(
-        INTEGRATION_TYPE,
-        version=shoal.__version__,
-        default_mapping=load_default_mapping(),
-        default_blueprints=load_default_blueprints(),
-    )
 
     async def resync(kind: str) -> AsyncIterator[RawBatch]:
         async for page in fetch_pages(resolved, kind):
             yield page
 
-    for kind in KINDS:
-        integration.on_resync(kind)(resync)
-    return integration
+    return _PACKAGE.integration(KINDS, resync, load_default_mapping())

@@ -1,7 +1,8 @@
 """The configuration of the http integration: one YAML file, validated with pydantic.
 
 ``SHOAL_HTTP_CONFIG`` holds the path of the file; :meth:`HttpConfig.from_env` reads it,
-expands ``${NAME}`` references from the environment (:mod:`.envsubst`) and validates it.
+expands ``${NAME}`` references from the environment and validates it (all three shared with
+the sql integration: :mod:`shoal.integrations._config_file`).
 Keys are camelCase; unknown keys are errors (a typo must not silently disable, say, auth).
 Every mistake -- a missing file, bad YAML, a wrong type, a jq expression that does not compile
 -- is a :class:`~shoal.errors.ConfigError` naming the offending key. See
@@ -10,29 +11,20 @@ Every mistake -- a missing file, bad YAML, a wrong type, a jq expression that do
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Annotated, Any, Final, Literal, TypeAlias
+from typing import Annotated, Any, ClassVar, Final, Literal, TypeAlias
 
 import jq
-import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     SecretStr,
     StringConstraints,
-    ValidationError,
 )
-from pydantic.alias_generators import to_camel
 
-from shoal.errors import ConfigError
-from shoal.integrations.http.envsubst import expand_env
+from shoal.integrations._config_file import ConfigModel, KindName, YamlConfig
 
 __all__ = [
     "CONFIG_ENV",
@@ -63,31 +55,24 @@ def _compiles(expression: str) -> str:
 
 
 JqExpression: TypeAlias = Annotated[str, AfterValidator(_compiles)]
-KindName: TypeAlias = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 QueryValue: TypeAlias = str | int | float | bool
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
 
 
 # --- authentication -------------------------------------------------------------------------
 
 
-class NoAuth(_Model):
+class NoAuth(ConfigModel):
     type: Literal["none"] = "none"
 
 
-class BearerAuth(_Model):
+class BearerAuth(ConfigModel):
     """``Authorization: Bearer <token>``."""
 
     type: Literal["bearer"]
     token: SecretStr
 
 
-class BasicAuth(_Model):
+class BasicAuth(ConfigModel):
     """HTTP basic authentication."""
 
     type: Literal["basic"]
@@ -95,7 +80,7 @@ class BasicAuth(_Model):
     password: SecretStr
 
 
-class ApiKeyAuth(_Model):
+class ApiKeyAuth(ConfigModel):
     """An API key sent in a header of its own (``X-API-Key`` unless ``header`` says otherwise)."""
 
     type: Literal["apiKey"]
@@ -111,13 +96,13 @@ Auth: TypeAlias = Annotated[
 # --- pagination -----------------------------------------------------------------------------
 
 
-class NoPagination(_Model):
+class NoPagination(ConfigModel):
     """One request returns every item."""
 
     type: Literal["none"] = "none"
 
 
-class PagePagination(_Model):
+class PagePagination(ConfigModel):
     """``?page=1&per_page=100``, ``?page=2...``: stops at an empty page (or ``hasMorePath``)."""
 
     type: Literal["page"]
@@ -128,7 +113,7 @@ class PagePagination(_Model):
     has_more_path: JqExpression | None = None
 
 
-class OffsetPagination(_Model):
+class OffsetPagination(ConfigModel):
     """``?offset=0&limit=100``, then ``offset`` += items received: stops at an empty page."""
 
     type: Literal["offset"]
@@ -138,7 +123,7 @@ class OffsetPagination(_Model):
     has_more_path: JqExpression | None = None
 
 
-class CursorPagination(_Model):
+class CursorPagination(ConfigModel):
     """The next cursor is read from the body with ``cursorPath``; null or "" ends the list."""
 
     type: Literal["cursor"]
@@ -148,7 +133,7 @@ class CursorPagination(_Model):
     size: PositiveInt | None = None
 
 
-class LinkPagination(_Model):
+class LinkPagination(ConfigModel):
     """RFC 8288 ``Link: <...>; rel="next"`` headers (GitHub, GitLab ...)."""
 
     type: Literal["link"]
@@ -165,7 +150,7 @@ Pagination: TypeAlias = Annotated[
 # --- the file -------------------------------------------------------------------------------
 
 
-class KindConfig(_Model):
+class KindConfig(ConfigModel):
     """Where the items of one kind come from."""
 
     path: str
@@ -178,14 +163,14 @@ class KindConfig(_Model):
     max_pages: PositiveInt = 10_000
 
 
-class RateLimit(_Model):
+class RateLimit(ConfigModel):
     """Client-side pacing, and how long a server may ask us to wait."""
 
     requests_per_second: PositiveFloat | None = None
     max_retry_after: PositiveFloat = 120.0
 
 
-class Retry(_Model):
+class Retry(ConfigModel):
     """Retries of 429, 5xx and network errors (timeouts included)."""
 
     max_retries: NonNegativeInt = 4
@@ -193,8 +178,11 @@ class Retry(_Model):
     max_backoff: PositiveFloat = 30.0
 
 
-class HttpConfig(_Model):
+class HttpConfig(YamlConfig):
     """A REST API and the kinds it serves."""
+
+    config_name: ClassVar[str] = "http config"
+    config_env: ClassVar[str] = CONFIG_ENV
 
     base_url: Annotated[str, StringConstraints(pattern=r"^https?://[^/\s]+")]
     auth: Auth = Field(default_factory=NoAuth)
@@ -204,36 +192,3 @@ class HttpConfig(_Model):
     rate_limit: RateLimit = Field(default_factory=RateLimit)
     retry: Retry = Field(default_factory=Retry)
     kinds: Annotated[dict[KindName, KindConfig], Field(min_length=1)]
-
-    @classmethod
-    def parse(cls, data: Any, where: str = "http config") -> HttpConfig:
-        """Validate already-parsed (and already-expanded) configuration data."""
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc']) or '(top)'}: {error['msg']}"
-                for error in exc.errors(include_url=False)
-            )
-            raise ConfigError(f"{where}: {problems}") from None
-
-    @classmethod
-    def from_yaml(cls, path: Path, environ: Mapping[str, str] | None = None) -> HttpConfig:
-        """Read, expand (``${NAME}`` from ``environ``, default ``os.environ``) and validate."""
-        env = os.environ if environ is None else environ
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read the http config {path}: {exc}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"the http config {path} is not valid YAML: {exc}") from None
-        return cls.parse(expand_env(data, env, str(path)), str(path))
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> HttpConfig:
-        """The configuration in the file ``SHOAL_HTTP_CONFIG`` of ``environ`` names."""
-        env = os.environ if environ is None else environ
-        path = env.get(CONFIG_ENV, "").strip()
-        if not path:
-            raise ConfigError(f"{CONFIG_ENV} is not set: give the path of the http config YAML")
-        return cls.from_yaml(Path(path).expanduser(), env)

@@ -1,8 +1,8 @@
 """The configuration of the sql integration: one YAML file, validated with pydantic.
 
 ``SHOAL_SQL_CONFIG`` holds the path of the file; :meth:`SqlConfig.from_env` reads it, expands
-``${NAME}`` references from the environment (:mod:`.envsubst`: keep passwords out of the
-file) and validates it::
+``${NAME}`` references from the environment (keep passwords out of the file) and validates
+it, as the http integration does (:mod:`shoal.integrations._config_file`)::
 
     url: postgresql://catalog:${DB_PASSWORD}@db.internal/inventory
     pageSize: 1000                      # rows per batch, default 1000
@@ -18,27 +18,14 @@ and a missing file are :class:`~shoal.errors.ConfigError`.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Annotated, Any, Final, TypeAlias
+from typing import Annotated, Any, ClassVar, Final
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PositiveInt,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import Field, PositiveInt, StringConstraints, field_validator
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from shoal.errors import ConfigError
-from shoal.integrations.sql.envsubst import expand_env
+from shoal.integrations._config_file import ConfigModel, KindName, YamlConfig
 
 __all__ = ["ASYNC_DRIVERS", "CONFIG_ENV", "KindQuery", "SqlConfig", "async_url"]
 
@@ -51,8 +38,6 @@ ASYNC_DRIVERS: Final = {
     "mariadb": "mariadb+aiomysql",
 }
 """The asyncio driver used for a URL that names none (``postgresql://`` -> asyncpg)."""
-
-KindName: TypeAlias = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
 
 def async_url(url: str) -> URL:
@@ -79,13 +64,7 @@ def async_url(url: str) -> URL:
     return parsed
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
-
-
-class KindQuery(_Model):
+class KindQuery(ConfigModel):
     """The query whose rows are the items of one kind."""
 
     query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -93,8 +72,11 @@ class KindQuery(_Model):
     page_size: PositiveInt | None = None
 
 
-class SqlConfig(_Model):
+class SqlConfig(YamlConfig):
     """A database and the kinds its queries serve."""
+
+    config_name: ClassVar[str] = "sql config"
+    config_env: ClassVar[str] = CONFIG_ENV
 
     url: str
     page_size: PositiveInt = 1000
@@ -117,38 +99,3 @@ class SqlConfig(_Model):
 
     def page_size_of(self, kind: str) -> int:
         return self.kinds[kind].page_size or self.page_size
-
-    @classmethod
-    def parse(cls, data: Any, where: str = "sql config") -> SqlConfig:
-        """Validate already-parsed (and already-expanded) configuration data."""
-        try:
-            return cls.model_validate(data)
-        except ConfigError:
-            raise
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc']) or '(top)'}: {error['msg']}"
-                for error in exc.errors(include_url=False, include_input=False)
-            )
-            raise ConfigError(f"{where}: {problems}") from None
-
-    @classmethod
-    def from_yaml(cls, path: Path, environ: Mapping[str, str] | None = None) -> SqlConfig:
-        """Read, expand (``${NAME}`` from ``environ``, default ``os.environ``) and validate."""
-        env = os.environ if environ is None else environ
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read the sql config {path}: {exc}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"the sql config {path} is not valid YAML: {exc}") from None
-        return cls.parse(expand_env(data, env, str(path)), str(path))
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SqlConfig:
-        """The configuration in the file ``SHOAL_SQL_CONFIG`` of ``environ`` names."""
-        env = os.environ if environ is None else environ
-        path = env.get(CONFIG_ENV, "").strip()
-        if not path:
-            raise ConfigError(f"{CONFIG_ENV} is not set: give the path of the sql config YAML")
-        return cls.from_yaml(Path(path).expanduser(), env)
