@@ -430,17 +430,18 @@ class EntityStore:
         if not options.validation_only:
             touched = [entity for index, entity, _ in stored if index in unchanged]
             if touched:  # same content: stamp the write without rewriting the row
-                await conn.execute(
+                stamp = (
                     _e.update()
                     .where(_e.c.blueprint == bindparam("b_blueprint"))
                     .where(_e.c.identifier == bindparam("b_identifier"))
-                    .values(updated_at=bindparam("b_updated_at"), updated_by=bindparam("b_updated_by")),
-                    [
-                        {"b_blueprint": e.blueprint, "b_identifier": e.identifier,
-                         "b_updated_at": e.updated_at, "b_updated_by": e.updated_by}
-                        for e in touched
-                    ],
-                )  # fmt: skip
+                    .values(updated_at=bindparam("b_at"), updated_by=bindparam("b_by"))
+                )
+                rows = [
+                    {"b_blueprint": e.blueprint, "b_identifier": e.identifier,
+                     "b_at": e.updated_at, "b_by": e.updated_by}
+                    for e in touched
+                ]  # fmt: skip
+                await conn.execute(stamp, rows)
             changed = [entity for index, entity, _ in stored if index not in unchanged]
             await self._write(conn, changed, existing, blueprint)
             if to_create:
