@@ -35,6 +35,7 @@ from shoal.errors import (
 )
 from shoal.sync.catalog_client import (
     MIB,
+    PORT_LIMITS,
     CatalogClient,
     ClientLimits,
     ServerSentEvent,
@@ -288,6 +289,13 @@ def test_limits_are_validated() -> None:
         ClientLimits(max_concurrency=0)
     with pytest.raises(ConfigError, match="backoff_base"):
         ClientLimits(backoff_base=0)
+
+
+def test_port_limits_are_ports_documented_limits_and_the_default() -> None:
+    """Port: at most 20 entities and 1 MiB per bulk upsert, 100 identifiers per bulk delete."""
+    assert (PORT_LIMITS.max_batch_entities, PORT_LIMITS.max_batch_bytes) == (20, MIB)
+    assert PORT_LIMITS.delete_batch_size == 100
+    assert ClientLimits() == PORT_LIMITS  # a client built without limits is safe against Port
 
 
 # -- bulk upsert ------------------------------------------------------------------------------
@@ -585,6 +593,7 @@ async def test_in_flight_requests_never_exceed_the_concurrency_limit(
         ({"Retry-After": "7"}, 7.0),
         ({"Retry-After": "2.5"}, 2.5),
         ({"x-ratelimit-reset": "4"}, 4.0),
+        ({"Retry-After": "120"}, 120.0),  # longer than the backoff cap: the server's word wins
         ({"Retry-After": "100000"}, 300.0),  # capped
         ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # in the past
     ],

@@ -21,6 +21,8 @@ log = logging.getLogger("shoal.webhooks")
 
 _ATTEMPTS = 4
 _QUEUE_SIZE = 10_000
+_NOT_DELIVERED = frozenset({502, 503, 504})
+"""Statuses of a proxy or a server that is not up yet: the integration never saw the request."""
 
 
 class WebhookDispatcher:
@@ -63,7 +65,11 @@ class WebhookDispatcher:
                 except httpx.TransportError as exc:
                     log.warning("webhook %s for %s failed: %s", url, request.integration, exc)
                 else:
-                    if response.status_code < 500:
+                    if response.status_code not in _NOT_DELIVERED:
+                        # Ocean runs the resync inside the request: a 500 there is a resync that
+                        # failed or was aborted by a newer one, and re-sending would abort again
+                        if response.status_code >= 400:
+                            log.warning("webhook %s answered %s", url, response.status_code)
                         break
                     log.warning("webhook %s answered %s", url, response.status_code)
                 await asyncio.sleep(0.5 * 2**attempt)

@@ -159,8 +159,9 @@ class IntegrationRunner:
     async def _run_resync(self, record: RunRecord) -> RunRecord:
         """The supervisor's run function: never raises but CancelledError."""
         try:
-            await self.client.patch_resync_state(self.identifier, self._state("running", record))
+            # the run first: a catalog that sees runs reported never synthesises one (Ocean's)
             await self.client.report_run(self.identifier, record.to_json())
+            await self.client.patch_resync_state(self.identifier, self._state("running", record))
             config = await self._mapping_config()
             resync = Resync(
                 record=record,

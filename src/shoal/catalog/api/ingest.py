@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
-from shoal.catalog.api.deps import Caller, CatalogRoute, ServicesDep, raw_tail
+from shoal.catalog.api.deps import Caller, CatalogRoute, Services, ServicesDep, raw_tail
 from shoal.catalog.auth import Action, authorize
+from shoal.catalog.notify import Event
 
 router = APIRouter(prefix="/v1/ingest", tags=["Ingest"], route_class=CatalogRoute)
 log = logging.getLogger("shoal.ingest")
@@ -33,9 +34,10 @@ async def sync_metrics(
     for event in body.get("syncKindsMetrics", []):
         if isinstance(event, dict) and isinstance(event.get("eventId"), str):
             key = str(event.get("kindIdentifier", event.get("kind", "?")))
-            await services.store.integrations.record_kind_metrics(
+            run = await services.store.integrations.record_kind_metrics(
                 identifier, event["eventId"], key, event
             )
+            await _publish_run(services, identifier, run)
     return {"ok": True}
 
 
@@ -54,14 +56,29 @@ async def kind_metrics(
     kind = raw_tail(request, 9)
     event = body.get("syncKindMetrics", body)
     if isinstance(event, dict):
-        await services.store.integrations.record_kind_metrics(identifier, event_id, kind, event)
+        run = await services.store.integrations.record_kind_metrics(
+            identifier, event_id, kind, event
+        )
+        await _publish_run(services, identifier, run)
     return {"ok": True}
 
 
 @router.post("/{identifier}/metrics/heartbeat", summary="Resync heartbeat")
-async def heartbeat(identifier: str, caller: Caller, body: AnyBody) -> dict[str, Any]:
+async def heartbeat(
+    identifier: str, caller: Caller, services: ServicesDep, body: AnyBody
+) -> dict[str, Any]:
+    """Keeps Ocean's running resync from being marked failed by the stale-run sweeper."""
     authorize(caller, Action.WRITE_INTEGRATION, identifier)
+    event_id = body.get("eventId")
+    if isinstance(event_id, str) and event_id:
+        await services.store.integrations.heartbeat_ocean_run(identifier, event_id)
     return {"ok": True}
+
+
+async def _publish_run(services: Services, identifier: str, run: dict[str, Any] | None) -> None:
+    """An Ocean run the metrics updated goes to the UI's live history like a reported run."""
+    if run is not None:
+        await services.hub.publish(Event(identifier, "run", None, run))
 
 
 @router.post("/{identifier}/lake/{rest:path}", summary="Raw data (accepted, not stored)")

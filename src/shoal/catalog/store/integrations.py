@@ -16,8 +16,23 @@ from shoal.catalog.integrations import (
     new_request_id,
     normalize_run,
     patch_integration,
+    pending_request,
     run_summary,
     stale_run_update,
+)
+from shoal.catalog.ocean_runs import (
+    OCEAN_RUN_PREFIX,
+    apply_kind_metrics,
+    awaiting_end,
+    end_run,
+    is_ocean_run,
+    is_stale_failed,
+    mark_superseded,
+    new_ocean_run_id,
+    replace_run,
+    run_trigger,
+    settle_run,
+    start_run,
 )
 from shoal.catalog.store import schema
 from shoal.catalog.store.database import Database
@@ -30,6 +45,7 @@ __all__ = ["IntegrationStore"]
 _i = schema.integrations
 _q = schema.resync_requests
 _runs = schema.runs
+_ocean_run_ids = _runs.c.id.startswith(OCEAN_RUN_PREFIX, autoescape=True)
 
 RUN_HISTORY_KEPT = 500
 """Runs kept per integration; older ones are pruned when new runs are reported."""
@@ -115,11 +131,20 @@ class IntegrationStore:
         return record, request
 
     async def set_resync_state(self, identifier: str, body: Any) -> JSONObject:
+        record, _ = await self.report_resync_state(identifier, body, actor=None)
+        return record
+
+    async def report_resync_state(
+        self, identifier: str, body: Any, *, actor: str | None
+    ) -> tuple[JSONObject, builtins.list[JSONObject]]:
+        """``PATCH /resync-state``: the new record, and the Ocean runs it started or ended."""
         now = now_us()
         async with self._db.write() as conn:
-            record = apply_resync_state(await self._get(conn, identifier), body, now=now)
+            before = await self._get(conn, identifier)
+            record = apply_resync_state(before, body, now=now)
             await self._save(conn, record, now)
-        return record
+            runs = await self._track_ocean_run(conn, before, body, actor=actor, now=now)
+        return record, runs
 
     async def request_resync(
         self, identifier: str, *, source: str, actor: str | None
@@ -248,6 +273,14 @@ class IntegrationStore:
                 await conn.execute(
                     _runs.insert().values(id=run_id, integration=identifier, **values)
                 )
+                if not is_ocean_run(run_id):  # it reports its own runs: drop a synthesised one
+                    await conn.execute(
+                        delete(_runs).where(
+                            _runs.c.integration == identifier,
+                            _runs.c.status == RunStatus.RUNNING.value,
+                            _ocean_run_ids,
+                        )
+                    )
                 await self._prune(conn, identifier)
             else:
                 await conn.execute(_runs.update().where(_runs.c.id == run_id).values(**values))
@@ -321,7 +354,8 @@ class IntegrationStore:
 
     async def record_kind_metrics(
         self, identifier: str, event_id: str, kind_key: str, body: JSONObject
-    ) -> None:
+    ) -> JSONObject | None:
+        """Store Ocean's metrics event; returns the Ocean run it updated, if any."""
         now = now_us()
         table = schema.ingest_events
         async with self._db.write() as conn:
@@ -338,6 +372,12 @@ class IntegrationStore:
                     set_={"body": insert.excluded.body, "updated_at": insert.excluded.updated_at},
                 )
             )
+            run = await self._ocean_run_for_event(conn, identifier, event_id)
+            if run is None:
+                return None
+            updated = apply_kind_metrics(run, {**body, "eventId": event_id})
+            await self._update_run(conn, updated, now, alive=run["status"] == "running")
+            return updated
 
     async def kind_metrics(
         self, identifier: str, event_id: str | None = None
@@ -376,3 +416,122 @@ class IntegrationStore:
                     set_={"body": insert.excluded.body, "updated_at": insert.excluded.updated_at},
                 )
             )
+
+    # --- Ocean runs, synthesised from resync state and metrics (see shoal.catalog.ocean_runs) ---
+
+    async def _track_ocean_run(
+        self,
+        conn: AsyncConnection,
+        before: JSONObject,
+        state: Any,
+        *,
+        actor: str | None,
+        now: int,
+    ) -> builtins.list[JSONObject]:
+        identifier: str = before["identifier"]
+        status = state.get("status")
+        if status is None:
+            return []
+        own = (
+            await conn.execute(
+                select(_runs.c.id)
+                .where(_runs.c.integration == identifier, ~_ocean_run_ids)
+                .limit(1)
+            )
+        ).first()
+        if own is not None:  # a Shoal integration: it reports its runs itself
+            return []
+        recent = await self._ocean_runs(conn, identifier)
+        running = [run for run in recent if run["status"] == RunStatus.RUNNING.value]
+        if status != RunStatus.RUNNING.value:
+            late = [run for run in recent if awaiting_end(run, now=now)]
+            if late:  # the late end report of a run that a newer one replaced (oldest first)
+                ended = settle_run(late[-1], status, state, now=now)
+            elif running:
+                ended = end_run(running[0], status, state, now=now)
+            elif recent and is_stale_failed(recent[0]):  # it was alive after all
+                ended = settle_run(recent[0], status, state, now=now)
+            else:  # Ocean reports an abort twice at shutdown; the second is a no-op
+                return []
+            await self._update_run(conn, ended, now, alive=False)
+            return [ended]
+        run_id = new_ocean_run_id(now)
+        changed: builtins.list[JSONObject] = []
+        for old in running:  # Ocean has not reported its end yet: the newer run replaced it
+            ended = replace_run(old, run_id, now=now)
+            await self._update_run(conn, ended, now, alive=False)
+            changed.append(ended)
+        latest = (
+            await conn.execute(
+                select(_q)
+                .where(_q.c.integration == identifier)
+                .order_by(desc(_q.c.created_at))
+                .limit(1)
+            )
+        ).first()
+        pending = pending_request(None if latest is None else _request(latest), before)
+        trigger, request_id = run_trigger(pending, actor)
+        if pending is not None and recent and not running:
+            replaced = mark_superseded(recent[0], pending.created_at, run_id)
+            if replaced is not None:
+                await self._update_run(conn, replaced, now, alive=False)
+                changed.append(replaced)
+        run = start_run(
+            run_id, identifier, state, now=now, trigger=trigger, trigger_request=request_id
+        )
+        await conn.execute(
+            _runs.insert().values(
+                id=run_id,
+                integration=identifier,
+                status=run["status"],
+                started_at=from_iso(run["startedAt"]),
+                heartbeat_at=now,
+                body=run,
+            )
+        )
+        await self._prune(conn, identifier)
+        changed.append(run)
+        return changed
+
+    async def _ocean_runs(
+        self, conn: AsyncConnection, identifier: str, limit: int = 5
+    ) -> builtins.list[JSONObject]:
+        rows = await conn.execute(
+            select(_runs.c.body)
+            .where(_runs.c.integration == identifier, _ocean_run_ids)
+            .order_by(desc(_runs.c.started_at))
+            .limit(limit)
+        )
+        return [row.body for row in rows]
+
+    async def _ocean_run_for_event(
+        self, conn: AsyncConnection, identifier: str, event_id: str
+    ) -> JSONObject | None:
+        """The run of Ocean's resync ``event_id``: known by its id, else the running one."""
+        recent = await self._ocean_runs(conn, identifier)
+        for run in recent:
+            if run.get("oceanEventId") == event_id:
+                return run
+        for run in recent:
+            if run["status"] == RunStatus.RUNNING.value and not run.get("oceanEventId"):
+                return run
+        return None
+
+    async def _update_run(
+        self, conn: AsyncConnection, run: JSONObject, now: int, *, alive: bool
+    ) -> None:
+        values: dict[str, Any] = {"status": run["status"], "body": run}
+        if alive:
+            values["heartbeat_at"] = now
+        await conn.execute(_runs.update().where(_runs.c.id == run["id"]).values(**values))
+
+    async def heartbeat_ocean_run(self, identifier: str, event_id: str) -> bool:
+        """Ocean's ``POST {metrics}/heartbeat``: keeps its running resync from going stale."""
+        async with self._db.write() as conn:
+            run = await self._ocean_run_for_event(conn, identifier, event_id)
+            if run is None or run["status"] != RunStatus.RUNNING.value:
+                return False
+            await conn.execute(
+                _runs.update().where(_runs.c.id == run["id"]).values(heartbeat_at=now_us())
+            )
+            return True
