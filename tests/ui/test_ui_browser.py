@@ -12,6 +12,13 @@ import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
+
+from shoal.catalog.auth import Role
+from shoal.catalog.server import RunningCatalog, running_catalog
+from shoal.catalog.settings import CatalogSettings
+from shoal.integrations.fake import FakeSettings, create_integration
+from shoal.sync.runner import IntegrationRunner
+from shoal.sync.settings import RunnerSettings
 from tests.conftest import admin_credentials, token_for
 from tests.ui.helpers import (
     CHROMIUM,
@@ -24,13 +31,6 @@ from tests.ui.helpers import (
     showing,
     wait_for,
 )
-
-from shoal.catalog.auth import Role
-from shoal.catalog.server import RunningCatalog, running_catalog
-from shoal.catalog.settings import CatalogSettings
-from shoal.integrations.fake import FakeSettings, create_integration
-from shoal.sync.runner import IntegrationRunner
-from shoal.sync.settings import RunnerSettings
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 

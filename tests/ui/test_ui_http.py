@@ -9,6 +9,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+
+from shoal.catalog.auth import Role
+from shoal.catalog.server import RunningCatalog
 from tests.conftest import admin_credentials
 from tests.ui.helpers import (
     assert_forbidden,
@@ -18,9 +21,6 @@ from tests.ui.helpers import (
     showing,
     sign_in,
 )
-
-from shoal.catalog.auth import Role
-from shoal.catalog.server import RunningCatalog
 
 CONFIG_YAML = """\
 deleteDependentEntities: true
@@ -198,7 +198,8 @@ async def test_resync_button_is_for_members_and_admins_and_needs_csrf(
         assert 'id="resync-button"' in page.text
         assert 'id="config-editor"' not in page.text
         token = csrf_of(page.text)
-        assert_forbidden(await member.post(url, data={"csrf_token": token[:-1] + "0"}))
+        tampered = token[:-1] + ("1" if token.endswith("0") else "0")
+        assert_forbidden(await member.post(url, data={"csrf_token": tampered}))
         async with admin.stream("GET", "/v1/integration/target/events") as response:
             events = EventStream(response)
             await events.next("ready")
@@ -325,7 +326,9 @@ async def test_ocean_integrations_show_their_state_and_kind_metrics(
     assert 'id="integration-status">running<' in page.text
     assert "repository-0" in page.text
     assert "metrics.phase.extract.object_count_type.raw_extracted.count" in page.text
-    assert "No resyncs reported yet." in page.text
+    [run] = (await admin.get("/v1/integration/ocean/runs")).json()["runs"]  # from its reports
+    assert f'id="run-{run["id"]}"' in page.text
+    assert "No resyncs reported yet." not in page.text
 
 
 async def seed_catalog(admin: httpx.AsyncClient) -> None:
