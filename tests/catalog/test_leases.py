@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 
+from shoal.catalog.store import open_store
 from tests.catalog.helpers import assert_error
 
 
@@ -38,3 +39,19 @@ async def test_bad_lease_requests_are_422(admin: httpx.AsyncClient) -> None:
     assert_error(
         await admin.post(url, json={"holder": "a", "ttlSeconds": 10_000}), 422, "invalid_request"
     )
+
+
+async def test_racing_acquirers_are_never_both_granted(database_url: str) -> None:
+    first = await open_store(database_url, base_url="http://x")
+    second = await open_store(database_url, base_url="http://x")
+    try:
+        for n in range(20):
+            a, b = await asyncio.gather(
+                first.leases.acquire(f"i{n}", "A", 10_000_000),
+                second.leases.acquire(f"i{n}", "B", 10_000_000),
+            )
+            assert a.granted != b.granted
+            assert a.holder == b.holder
+    finally:
+        await first.close()
+        await second.close()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 
 from shoal.sync.run_record import RunRecord, RunStatus
 from shoal.sync.supervisor import Policy, Supervisor, Trigger
+from shoal.sync.triggers import ScheduleClock, run_schedule
 
 
 class Harness:
@@ -143,3 +145,59 @@ async def test_a_finished_run_is_not_aborted_by_the_next_trigger(
     await started(supervisor, 2, h)
     assert h.reported == []
     assert supervisor.finished[0].status is RunStatus.COMPLETED
+
+
+async def test_a_trigger_during_the_final_report_does_not_abort_a_finished_run() -> None:
+    reporting = asyncio.Event()
+    reported: list[RunRecord] = []
+
+    async def run(record: RunRecord) -> RunRecord:
+        record.finish(RunStatus.COMPLETED)
+        await reporting.wait()  # the end is being reported to the catalog
+        return record
+
+    async def report(record: RunRecord) -> None:
+        reported.append(record)
+
+    supervisor = Supervisor("x", run, report)
+    task = asyncio.create_task(supervisor.run())
+    try:
+        supervisor.request(Trigger("start"))
+        async with asyncio.timeout(5):
+            await supervisor.started.wait()
+        first = supervisor.current
+        supervisor.request(Trigger("api"))
+        await asyncio.sleep(0.05)
+        assert first is not None and first.aborted_by is None  # not cancelled while reporting
+        reporting.set()
+        async with asyncio.timeout(5):
+            await supervisor.wait_idle()
+        assert [r.status for r in supervisor.finished] == [RunStatus.COMPLETED, RunStatus.COMPLETED]
+        assert reported == []
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_schedule_without_any_earlier_run_fires_after_one_interval() -> None:
+    h = Harness()
+    supervisor = Supervisor("x", h.run, h.report)
+    clock = ScheduleClock(timedelta(seconds=0.2))
+    async with asyncio.TaskGroup() as group:
+        runner = group.create_task(supervisor.run())
+        schedule = group.create_task(run_schedule(supervisor, clock))
+        await started(supervisor, 1, h)
+        assert supervisor.current is not None and supervisor.current.trigger == "schedule"
+        schedule.cancel()
+        runner.cancel()
+
+
+def test_a_failed_run_says_why_its_delete_phase_did_not_run() -> None:
+    record = RunRecord("run_1", "x", "api")
+    record.error = "the catalog refused the mapping config"
+    record.finish(RunStatus.FAILED)
+    assert record.delete_phase.status == "skipped"
+    assert record.delete_phase.reason == "the catalog refused the mapping config"
+    record.finish(RunStatus.ABORTED)  # a second end changes nothing
+    assert record.status is RunStatus.FAILED

@@ -276,3 +276,23 @@ async def test_only_the_lease_holder_runs_and_a_standby_takes_over(catalog: Runn
             await active_task
         await active.aclose()
         await standby.aclose()
+
+
+async def test_a_request_pending_before_the_stream_connects_is_served(
+    catalog: RunningCatalog,
+) -> None:
+    first = IntegrationRunner(create_integration(FakeSettings(persons=20)), settings_for(catalog))
+    try:
+        await first.once()
+    finally:
+        await first.aclose()
+    async with await admin_client(catalog) as admin:
+        await admin.patch("/v1/integration/fake-org", json={})  # nobody is listening yet
+    runner = IntegrationRunner(
+        create_integration(FakeSettings(persons=20)), settings_for(catalog, resync_on_start=False)
+    )
+    async with serving(runner):
+        record = await wait_for_run(runner, "api", timeout=10)
+        await runner.supervisor.wait_idle()
+        assert record.trigger_request is not None
+        assert [r.trigger for r in runner.supervisor.finished] == ["api"]

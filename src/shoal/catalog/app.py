@@ -66,7 +66,11 @@ async def _sweep_stale_runs(services: Services) -> None:
     interval = max(0.2, min(timeout / 4, 15.0))
     while True:
         await asyncio.sleep(interval)
-        failed = await services.store.integrations.fail_stale_runs(int(timeout * 1_000_000))
+        try:
+            failed = await services.store.integrations.fail_stale_runs(int(timeout * 1_000_000))
+        except Exception:  # a transient database error must not stop the sweeper
+            log.exception("could not sweep stale runs; trying again in %.1f s", interval)
+            continue
         for run in failed:
             services.metrics.stale_runs.inc()
             log.warning(

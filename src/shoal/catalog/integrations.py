@@ -121,11 +121,34 @@ def ingest_attributes(identifier: str, base_url: str) -> JSONObject:
     }
 
 
+def check_changelog_destination(value: Any) -> None:
+    """``{}``, ``{"type": "KAFKA"}`` or ``{"type": "WEBHOOK", "url": "http(s)://…"}``."""
+    if value is None or value == {}:
+        return
+    if isinstance(value, Mapping) and value.get("type") == "KAFKA":
+        return
+    url = value.get("url") if isinstance(value, Mapping) else None
+    if (
+        isinstance(value, Mapping)
+        and value.get("type") == "WEBHOOK"
+        and isinstance(url, str)
+        and url.startswith(("http://", "https://"))
+        and len(url) <= 2000
+    ):
+        return
+    message = (
+        'changelogDestination must be {}, {"type": "KAFKA"} or '
+        '{"type": "WEBHOOK", "url": "http(s)://…"}'
+    )
+    raise InvalidInputError(message)
+
+
 def new_integration(body: Any, *, now: int, base_url: str) -> JSONObject:
     """The stored record for ``POST /v1/integration``."""
     if not isinstance(body, Mapping):
         message = "the integration body must be a JSON object"
         raise InvalidInputError(message)
+    check_changelog_destination(body.get("changelogDestination"))
     identifier = check_integration_identifier(body.get("installationId", body.get("identifier")))
     record: JSONObject = {key: value for key, value in body.items() if key not in _SERVER_KEYS}
     record["installationId"] = identifier
@@ -155,6 +178,8 @@ def patch_integration(record: JSONObject, body: Any, *, now: int) -> tuple[JSONO
     if "config" in body and not isinstance(body["config"], Mapping):
         message = "config must be a JSON object"
         raise InvalidInputError(message)
+    if "changelogDestination" in body:
+        check_changelog_destination(body["changelogDestination"])
     updated = dict(record)
     for key, value in body.items():
         if key not in _SERVER_KEYS and key != "installationId":

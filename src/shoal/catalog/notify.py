@@ -52,6 +52,7 @@ class EventHub:
         self._origin = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._connection: Any = None
         self._ready = asyncio.Event()
+        self._notify_lock = asyncio.Lock()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, integration: str | None) -> AsyncIterator[asyncio.Queue[Event]]:
@@ -89,7 +90,9 @@ class EventHub:
             payload["data"] = {k: event.data.get(k) for k in ("id", "status", "integration")}
             encoded = orjson.dumps(payload).decode()
         try:
-            await self._connection.execute("SELECT pg_notify($1, $2)", CHANNEL, encoded)
+            # one asyncpg connection runs one statement at a time: publishers take turns
+            async with self._notify_lock:
+                await self._connection.execute("SELECT pg_notify($1, $2)", CHANNEL, encoded)
         except Exception:
             log.exception("could not NOTIFY other catalog replicas")
 

@@ -69,15 +69,19 @@ async def run_integration(args: argparse.Namespace) -> int:
         resync_on_start=False if args.no_resync_on_start else None,
     )
     runner = IntegrationRunner(integration, settings)
+    main = asyncio.current_task()
+    assert main is not None
+    # SIGTERM stops the process like Ctrl-C: the running resync is aborted and recorded once
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     try:
         if args.once:
-            record = await runner.once()
+            try:
+                record = await runner.once()
+            except asyncio.CancelledError:
+                print("resync aborted: the process was stopped")
+                return 1
             print(f"resync {record.id}: {record.status.value}")
             return 0 if record.status is RunStatus.COMPLETED else 1
-        main = asyncio.current_task()
-        assert main is not None
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, main.cancel)
         try:
             await runner.serve()
         except asyncio.CancelledError:

@@ -147,20 +147,32 @@ class RunRecord:
             return None
         return (self.ended_at - self.started_at).total_seconds()
 
+    @property
+    def finished(self) -> bool:
+        return self.ended_at is not None
+
     def finish(self, status: RunStatus, *, now: datetime | None = None) -> None:
+        """End the run once; a later call (say, an abort while the end is being reported)
+        changes nothing, so a completed run is never recorded as aborted."""
+        if self.finished:
+            return
         self.status = status
         self.ended_at = now or utcnow()
+        phase = self.delete_phase
         if status is RunStatus.ABORTED:
             for kind in self.kinds:
                 if kind.status in (KindStatus.PENDING, KindStatus.RUNNING):
                     kind.status = KindStatus.ABORTED
-            if self.delete_phase.status in ("pending", "running"):
-                self.delete_phase.status = "skipped"
-                self.delete_phase.reason = (
-                    f"the run was aborted by {self.aborted_by}"
-                    if self.aborted_by
-                    else "the run was aborted"
-                )
+            by = f"by {self.aborted_by}" if self.aborted_by else "(the process stopped)"
+            if phase.status == "running" and phase.deleted:
+                phase.status = "aborted"
+                phase.reason = f"cut short {by} after {phase.deleted} deletion(s)"
+            elif phase.status in ("pending", "running"):
+                phase.status = "skipped"
+                phase.reason = f"the run was aborted {by}"
+        elif phase.status in ("pending", "running"):
+            phase.status = "skipped" if phase.status == "pending" else "failed"
+            phase.reason = self.error or "the run failed before its delete phase"
 
     def totals(self) -> JSONObject:
         keys = ("fetched", "mapped", "filtered_out", "upserted", "unchanged", "failed", "deleted")

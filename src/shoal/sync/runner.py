@@ -8,7 +8,7 @@ import os
 import secrets
 import socket
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from shoal.clock import utcnow
@@ -32,6 +32,15 @@ from shoal.types import JSONObject
 __all__ = ["IntegrationRunner", "LeaseLostError"]
 
 log = logging.getLogger("shoal.sync")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 class LeaseLostError(ShoalError):
@@ -75,6 +84,9 @@ class IntegrationRunner:
         self.schedule: ScheduleClock | None = None
         self.process_started = utcnow()
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._lease_lost = False
+        self.last_resync_start: datetime | None = None
+        """The last resync start the catalog recorded when this process set up."""
         """Names this process in the integration's run lease."""
 
     # --- setup -----------------------------------------------------------------------------------
@@ -105,14 +117,10 @@ class IntegrationRunner:
                 if isinstance(configured, int | float) and configured > 0
                 else None
             )
+        last = (record.get("resyncState") or {}).get("lastResyncStart")
+        self.last_resync_start = _parse_time(last)
         if interval:
-            last = (record.get("resyncState") or {}).get("lastResyncStart")
-            anchor = None
-            if isinstance(last, str):
-                from datetime import datetime
-
-                anchor = datetime.fromisoformat(last.replace("Z", "+00:00"))
-            self.schedule = ScheduleClock(timedelta(minutes=interval), anchor)
+            self.schedule = ScheduleClock(timedelta(minutes=interval), self.last_resync_start)
         return record
 
     def _changelog_destination(self) -> JSONObject:
@@ -208,6 +216,11 @@ class IntegrationRunner:
     async def _report_final(self, record: RunRecord) -> None:
         try:
             await self.client.report_run(self.identifier, record.to_json())
+            replaced = record.status is RunStatus.ABORTED and record.aborted_by is not None
+            if replaced or self._lease_lost:
+                # The run that replaced this one (here or in the process that took the lease
+                # over) owns resyncState now: reporting "aborted" would overwrite its "running".
+                return
             await self.client.patch_resync_state(
                 self.identifier, self._state(record.status.value, record)
             )
@@ -255,6 +268,7 @@ class IntegrationRunner:
 
     async def _acquire_lease(self) -> None:
         """Wait until this process holds the integration's run lease."""
+        self._lease_lost = False
         announced = False
         while True:
             try:
@@ -270,45 +284,51 @@ class IntegrationRunner:
             await asyncio.sleep(self.settings.lease_ttl / 3)
 
     async def _keep_lease(self) -> None:
-        """Renew the lease every third of its lifetime; raise LeaseLostError once it is gone."""
+        """Renew the lease every third of its lifetime; raise LeaseLostError once it is gone.
+
+        A renewal that cannot complete before the last confirmed expiry counts as lost: by then a
+        standby process may hold the lease, and two processes must never write at once.
+        """
         loop = asyncio.get_running_loop()
-        renewed = loop.time()
+        ttl = self.settings.lease_ttl
+        expires = loop.time() + ttl
         while True:
-            await asyncio.sleep(self.settings.lease_ttl / 3)
+            await asyncio.sleep(ttl / 3)
             try:
-                lease = await self.client.acquire_lease(
-                    self.identifier, self.holder, self.settings.lease_ttl
-                )
+                async with asyncio.timeout(max(0.0, expires - loop.time())):
+                    lease = await self.client.acquire_lease(self.identifier, self.holder, ttl)
             except (CatalogError, CatalogUnavailableError) as exc:
-                if loop.time() - renewed < self.settings.lease_ttl:
+                if loop.time() < expires:
                     log.warning("could not renew the lease of %s: %s", self.identifier, exc)
                     continue
+                self._lease_lost = True
                 message = (
                     f"the lease of {self.identifier} expired while the catalog was unreachable"
                 )
                 raise LeaseLostError(message) from exc
+            except TimeoutError:
+                self._lease_lost = True
+                message = f"the lease of {self.identifier} expired before the catalog confirmed it"
+                raise LeaseLostError(message) from None
             if lease is None:
+                self._lease_lost = True
                 message = f"another process took over {self.identifier}"
                 raise LeaseLostError(message)
-            renewed = loop.time()
+            expires = loop.time() + ttl
 
     def _start_listener(self, group: asyncio.TaskGroup) -> None:
         listener = self.settings.listener
         if listener == "push":
-            group.create_task(
-                listen_for_events(self.client, self.identifier, self.supervisor), name="push"
+            push = listen_for_events(
+                self.client,
+                self.identifier,
+                self.supervisor,
+                served_before=self.last_resync_start,
+                fallback=self._poll,
             )
+            group.create_task(push, name="push")
         elif listener == "poll":
-            group.create_task(
-                poll_requests(
-                    self.client,
-                    self.identifier,
-                    self.supervisor,
-                    self.settings.poll_interval,
-                    self.process_started,
-                ),
-                name="poll",
-            )
+            group.create_task(self._poll(), name="poll")
         elif listener == "webhook":
             group.create_task(
                 serve_webhook(
@@ -316,6 +336,15 @@ class IntegrationRunner:
                 ),
                 name="webhook",
             )
+
+    async def _poll(self) -> None:
+        await poll_requests(
+            self.client,
+            self.identifier,
+            self.supervisor,
+            self.settings.poll_interval,
+            self.process_started,
+        )
 
     async def once(self) -> RunRecord:
         """Set up, run exactly one resync (holding the lease), and return its record."""

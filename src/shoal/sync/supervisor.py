@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,7 @@ class Trigger:
 
 RunResync = Callable[[RunRecord], Coroutine[Any, Any, RunRecord]]
 """Runs one resync to its end (returns the finished record) or raises CancelledError."""
-ReportAborted = Callable[[RunRecord], Awaitable[None]]
+ReportAborted = Callable[[RunRecord], Coroutine[Any, Any, None]]
 
 
 class Supervisor:
@@ -59,7 +59,13 @@ class Supervisor:
         self.finished: list[RunRecord] = []
         self.started = asyncio.Event()  # set whenever a run starts (tests and `once` wait on it)
         self._idle = asyncio.Event()
+        self._group: asyncio.TaskGroup | None = None
         self._idle.set()
+
+    @property
+    def busy(self) -> bool:
+        """A run is running or about to start."""
+        return self._pending is not None or self._current is not None
 
     @property
     def current(self) -> RunRecord | None:
@@ -71,7 +77,7 @@ class Supervisor:
         self._idle.clear()
         if self._current is not None and self.policy is Policy.RESTART:
             task, record = self._current
-            if not task.done():
+            if not task.done() and not record.finished:  # a finished run is only reporting
                 self._next_id = self._next_id or new_run_id()
                 record.aborted_by = self._next_id
                 task.cancel()
@@ -83,29 +89,36 @@ class Supervisor:
 
     async def run(self) -> None:
         """Start runs as they are requested, one at a time, until cancelled."""
-        async with asyncio.TaskGroup() as group:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                if self._current is not None and not await self._finish_current():
-                    continue  # coalesce: the pending request waits for the current run
-                if self._pending is None:
-                    continue
-                trigger, self._pending = self._pending, None
-                record = RunRecord(
-                    self._next_id or new_run_id(),
-                    self._identifier,
-                    trigger.source,
-                    started_at=utcnow(),
-                    trigger_request=trigger.request_id,
-                )
-                self._next_id = None
-                task = group.create_task(self._run_resync(record), name=record.id)
-                task.add_done_callback(lambda _: self._wake.set())
-                self._current = (task, record)
-                self.last_started = record
-                self.started.set()
-                log.info("resync %s started (trigger: %s)", record.id, trigger.source)
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                await self._serve(group)
+        finally:
+            self._group = None
+
+    async def _serve(self, group: asyncio.TaskGroup) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._current is not None and not await self._finish_current():
+                continue  # coalesce: the pending request waits for the current run
+            if self._pending is None:
+                continue
+            trigger, self._pending = self._pending, None
+            record = RunRecord(
+                self._next_id or new_run_id(),
+                self._identifier,
+                trigger.source,
+                started_at=utcnow(),
+                trigger_request=trigger.request_id,
+            )
+            self._next_id = None
+            task = group.create_task(self._run_resync(record), name=record.id)
+            task.add_done_callback(lambda _: self._wake.set())
+            self._current = (task, record)
+            self.last_started = record
+            self.started.set()
+            log.info("resync %s started (trigger: %s)", record.id, trigger.source)
 
     async def _finish_current(self) -> bool:
         """Record the end of the current run; False if it is (rightly) still running."""
@@ -124,7 +137,11 @@ class Supervisor:
                 record.id,
                 f" by {record.aborted_by}" if record.aborted_by else "",
             )
-            await self._report_aborted(record)
+            if record.aborted_by is not None and self._group is not None:
+                # the replacement starts now; the aborted run's record follows in the background
+                self._group.create_task(self._report_aborted(record), name=f"{record.id}-report")
+            else:
+                await self._report_aborted(record)
         else:
             log.info("resync %s %s", record.id, record.status.value)
         self.finished.append(record)

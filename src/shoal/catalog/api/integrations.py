@@ -191,7 +191,16 @@ async def _event_stream(
         # and clients ignore ids they have already handled)
         missed = await services.store.integrations.requests_after(identifier, last_event_id)
         _, latest = await services.store.integrations.latest_request(identifier)
-        ready = Event(identifier, "ready", None, {"latestRequest": latest.id if latest else None})
+        ready = Event(
+            identifier,
+            "ready",
+            None,
+            {
+                "latestRequest": latest.id if latest else None,
+                "latestRequestAt": to_iso(latest.created_at) if latest else None,
+                "latestRequestSource": latest.source if latest else None,
+            },
+        )
         yield ready.encode()
         for request in missed:
             yield Event(identifier, "resync-request", request.id, request.to_json()).encode()

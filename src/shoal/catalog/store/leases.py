@@ -33,22 +33,14 @@ class LeaseStore:
         self._db = database
 
     async def acquire(self, integration: str, holder: str, ttl_us: int) -> Lease:
-        """Take or renew the lease; ``granted`` is False while another holder's lease is live."""
+        """Take or renew the lease; ``granted`` is False while another holder's lease is live.
+
+        One conditional upsert decides: it takes the row only when it is free, expired or already
+        ours, so two processes asking at the same instant can never both be granted.
+        """
         now = now_us()
+        expires = now + ttl_us
         async with self._db.write() as conn:
-            if self._db.is_postgres:  # serialise concurrent acquirers of the same integration
-                current = (
-                    await conn.execute(
-                        select(_l).where(_l.c.integration == integration).with_for_update()
-                    )
-                ).first()
-            else:
-                current = (
-                    await conn.execute(select(_l).where(_l.c.integration == integration))
-                ).first()
-            if current is not None and current.holder != holder and current.expires_at > now:
-                return Lease(integration, current.holder, current.expires_at, granted=False)
-            expires = now + ttl_us
             insert = self._db.insert(_l).values(
                 integration=integration, holder=holder, expires_at=expires
             )
@@ -59,9 +51,12 @@ class LeaseStore:
                         "holder": insert.excluded.holder,
                         "expires_at": insert.excluded.expires_at,
                     },
+                    where=(_l.c.holder == insert.excluded.holder) | (_l.c.expires_at <= now),
                 )
             )
-            return Lease(integration, holder, expires, granted=True)
+            current = (await conn.execute(select(_l).where(_l.c.integration == integration))).one()
+        granted = current.holder == holder
+        return Lease(integration, current.holder, current.expires_at, granted=granted)
 
     async def release(self, integration: str, holder: str) -> bool:
         async with self._db.write() as conn:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
 
-from shoal.errors import CatalogError, CatalogUnavailableError
+from shoal.errors import CatalogError, CatalogUnavailableError, NotFoundError
 from shoal.sync.catalog_client import CatalogClient
 from shoal.sync.supervisor import Supervisor, Trigger
 
@@ -17,11 +20,21 @@ log = logging.getLogger("shoal.sync")
 _BACKOFF_START, _BACKOFF_CAP = 0.2, 30.0
 
 
-async def listen_for_events(client: CatalogClient, identifier: str, supervisor: Supervisor) -> None:
+async def listen_for_events(
+    client: CatalogClient,
+    identifier: str,
+    supervisor: Supervisor,
+    *,
+    served_before: datetime | None = None,
+    fallback: Callable[[], Coroutine[Any, Any, None]] | None = None,
+) -> None:
     """Turn ``resync-request`` events into resync requests, forever.
 
     On reconnect the stream resumes from the last event seen (``Last-Event-ID``), so requests
-    recorded while disconnected are delivered; ids already handled are ignored.
+    recorded while disconnected are delivered; ids already handled are ignored. On the first
+    connection, the latest request is served unless a resync started after it (or is about to),
+    or it is older than ``served_before`` (the last resync start the catalog recorded). A catalog
+    without an event stream (Port) hands over to ``fallback`` (polling).
     """
     last_id: str | None = None
     handled: set[str] = set()
@@ -32,10 +45,10 @@ async def listen_for_events(client: CatalogClient, identifier: str, supervisor: 
                 async for event in stream:
                     backoff = _BACKOFF_START
                     if event.event == "ready":
-                        latest = (event.json() or {}).get("latestRequest")
-                        if last_id is None and isinstance(latest, str):
-                            last_id = latest  # earlier requests were served by the start resync
-                            handled.add(latest)
+                        if last_id is None:
+                            last_id = _first_ready(event.json() or {}, supervisor, served_before)
+                            if last_id is not None:
+                                handled.add(last_id)
                         continue
                     if event.event != "resync-request" or event.id is None:
                         continue
@@ -45,9 +58,36 @@ async def listen_for_events(client: CatalogClient, identifier: str, supervisor: 
                     handled.add(event.id)
                     source = (event.json() or {}).get("source", "api")
                     supervisor.request(Trigger(str(source), event.id))
+        except NotFoundError:
+            if fallback is None:
+                raise
+            log.warning("the catalog has no event stream; polling for resync requests instead")
+            await fallback()
+            return
         except (CatalogUnavailableError, CatalogError, ValueError) as exc:
             log.warning(
                 "event stream of %s lost (%s); reconnecting in %.1f s", identifier, exc, backoff
             )
         await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
         backoff = min(backoff * 2, _BACKOFF_CAP)
+
+
+def _first_ready(data: Any, supervisor: Supervisor, served_before: datetime | None) -> str | None:
+    """Handle the latest request reported when the stream first connects; returns its id."""
+    latest, at = data.get("latestRequest"), data.get("latestRequestAt")
+    if not isinstance(latest, str):
+        return None
+    try:
+        created = datetime.fromisoformat(str(at).replace("Z", "+00:00"))
+    except ValueError:
+        return latest
+    started = supervisor.last_started.started_at if supervisor.last_started else None
+    served = (
+        supervisor.busy
+        or (started is not None and started >= created)
+        or (served_before is not None and served_before >= created)
+    )
+    if not served:
+        source = data.get("latestRequestSource") or "api"
+        supervisor.request(Trigger(str(source), latest))
+    return latest

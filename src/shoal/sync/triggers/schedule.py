@@ -37,6 +37,8 @@ class ScheduleClock:
 
 async def run_schedule(supervisor: Supervisor, clock: ScheduleClock) -> None:
     """Request a resync whenever one is due, until cancelled."""
+    if clock.anchor is None:  # never resynced: the first scheduled run is one interval from now
+        clock.anchor = utcnow()
     while True:
         supervisor.started.clear()
         now = utcnow()

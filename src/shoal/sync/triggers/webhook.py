@@ -21,14 +21,14 @@ __all__ = ["serve_webhook", "webhook_app"]
 log = logging.getLogger("shoal.sync")
 
 
-def webhook_app(supervisor: Supervisor, secret: str | None = None) -> Starlette:
-    """``POST /resync`` with the resync request as JSON body triggers a resync."""
+def webhook_app(supervisor: Supervisor) -> Starlette:
+    """``POST /resync`` with the resync request as JSON body triggers a resync.
+
+    Like Ocean's WEBHOOK listener it takes no credential: bind it to an address only the catalog
+    reaches (the default is loopback).
+    """
 
     async def resync(request: Request) -> JSONResponse:
-        if secret is not None and request.headers.get("x-shoal-webhook-secret") != secret:
-            return JSONResponse(
-                {"ok": False, "error": "unauthorized", "message": "bad webhook secret"}, 401
-            )
         try:
             body: Any = orjson.loads(await request.body() or b"{}")
         except orjson.JSONDecodeError:
@@ -42,13 +42,9 @@ def webhook_app(supervisor: Supervisor, secret: str | None = None) -> Starlette:
     return Starlette(routes=[Route("/resync", resync, methods=["POST"])])
 
 
-async def serve_webhook(
-    supervisor: Supervisor, host: str, port: int, secret: str | None = None
-) -> None:
+async def serve_webhook(supervisor: Supervisor, host: str, port: int) -> None:
     """Serve the webhook endpoint until cancelled."""
-    config = uvicorn.Config(
-        webhook_app(supervisor, secret), host=host, port=port, log_level="warning"
-    )
+    config = uvicorn.Config(webhook_app(supervisor), host=host, port=port, log_level="warning")
     server = EmbeddedServer(config)
     async with asyncio.TaskGroup() as group:
         serving = group.create_task(server.serve(), name="webhook-server")
