@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jsonschema
+import orjson
 from jsonschema.protocols import Validator
 
 from shoal.errors import InvalidInputError
@@ -14,7 +15,9 @@ from shoal.types import JSONObject
 
 __all__ = [
     "IDENTIFIER_PATTERN",
+    "PropertyCheck",
     "check_identifier",
+    "compile_property_check",
     "compile_validator",
     "merge_blueprint",
     "normalize_blueprint",
@@ -182,3 +185,136 @@ def compile_validator(blueprint: JSONObject) -> Validator:
     """A validator for the ``properties`` of entities of ``blueprint`` (compiled once, reused)."""
     validator: Validator = jsonschema.Draft7Validator(_property_schema(blueprint["schema"]))
     return validator
+
+
+PropertyCheck = Callable[[Mapping[str, Any]], bool]
+"""``check(properties)``: True only if the blueprint's validator accepts them (see below)."""
+
+# Draft 7 keywords that constrain a value; any other key of a property spec is an annotation.
+_VALIDATION_KEYWORDS = frozenset(
+    {
+        "$ref",
+        "additionalItems",
+        "additionalProperties",
+        "allOf",
+        "anyOf",
+        "const",
+        "contains",
+        "dependencies",
+        "else",
+        "enum",
+        "exclusiveMaximum",
+        "exclusiveMinimum",
+        "format",
+        "if",
+        "items",
+        "maxItems",
+        "maxLength",
+        "maxProperties",
+        "maximum",
+        "minItems",
+        "minLength",
+        "minProperties",
+        "minimum",
+        "multipleOf",
+        "not",
+        "oneOf",
+        "pattern",
+        "patternProperties",
+        "properties",
+        "propertyNames",
+        "required",
+        "then",
+        "type",
+        "uniqueItems",
+    }
+)
+_SIMPLE_KEYWORDS = frozenset({"type", "enum", "format"})  # format: no format checker is used
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_integer(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+# Draft 7's type checks, restricted to what orjson produces (anything else: "not sure").
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda value: isinstance(value, str),
+    "number": _is_number,
+    "integer": _is_integer,
+    "boolean": lambda value: isinstance(value, bool),
+    "object": lambda value: isinstance(value, dict),
+    "array": lambda value: isinstance(value, list),
+    "null": lambda value: value is None,
+}
+
+
+def _never(_value: Any) -> bool:
+    return False
+
+
+def _always(_value: Any) -> bool:
+    return True
+
+
+def _value_check(spec: Mapping[str, Any]) -> Callable[[Any], bool]:
+    """A check of one non-null property value against its spec (True only if valid)."""
+    if b'"$ref"' in orjson.dumps(spec):
+        return _never  # resolved against the whole schema: leave it to the full validator
+    if not (set(spec) & _VALIDATION_KEYWORDS) <= _SIMPLE_KEYWORDS:
+        return jsonschema.Draft7Validator(dict(spec)).is_valid
+    types = spec.get("type")
+    names = [types] if isinstance(types, str) else types
+    enum = spec.get("enum")
+    if (names is not None and not all(name in _TYPE_CHECKS for name in names)) or (
+        enum is not None and not (isinstance(enum, list) and all(isinstance(e, str) for e in enum))
+    ):
+        return jsonschema.Draft7Validator(dict(spec)).is_valid
+    if enum is not None:
+        # jsonschema's enum equality: a string equals only an equal string, so only strings
+        # pass, and only if "string" is an allowed type
+        if names is not None and "string" not in names:
+            return _never
+        allowed = frozenset(enum)
+        return lambda value: isinstance(value, str) and value in allowed
+    if names is None:
+        return _always
+    type_checks = tuple(_TYPE_CHECKS[name] for name in names)
+    if len(type_checks) == 1:
+        return type_checks[0]
+    return lambda value: any(type_check(value) for type_check in type_checks)
+
+
+def compile_property_check(blueprint: JSONObject) -> PropertyCheck:
+    """A fast, sound stand-in for ``compile_validator(blueprint).is_valid``.
+
+    It answers True only for properties the full validator accepts. Port blueprints mostly use
+    ``type``, ``enum`` and ``format`` (which is not checked), and those are checked here with a
+    few ``isinstance`` calls; any other keyword is checked by a jsonschema validator of just that
+    property. False means "invalid, or not sure": ask the full validator, which also words the
+    error.
+    """
+    schema = _property_schema(blueprint["schema"])
+    checks = {
+        name: _value_check(wrapped["anyOf"][1]) for name, wrapped in schema["properties"].items()
+    }
+    required = tuple(schema["required"])
+
+    def check(properties: Mapping[str, Any]) -> bool:
+        for name in required:
+            if name not in properties:
+                return False
+        for name, value in properties.items():
+            value_check = checks.get(name)
+            if value_check is None:  # additionalProperties: false
+                return False
+            if value is not None and not value_check(value):
+                return False
+        return True
+
+    return check

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema.protocols import Validator
 
-from shoal.catalog.blueprints import check_identifier
+from shoal.catalog.blueprints import PropertyCheck, check_identifier
 from shoal.catalog.search import Query, is_search_query, parse_query
 from shoal.clock import to_iso
 from shoal.errors import InvalidInputError
@@ -201,13 +201,23 @@ def merge_entity(
     With ``merge`` (Ocean's default) only supplied properties and relations change; without it
     the entity is replaced. ``title``, ``icon`` and ``team`` are overwritten when supplied.
     """
-    base = current if current is not None and merge else Entity(blueprint, identifier)
-    result = replace(
-        base,
-        properties=dict(base.properties),
-        relations=dict(base.relations),
-        team=list(base.team),
-    )
+    if current is not None and merge:  # a copy of current (dataclasses.replace, spelled out)
+        result = Entity(
+            current.blueprint,
+            current.identifier,
+            current.title,
+            current.icon,
+            list(current.team),
+            dict(current.properties),
+            dict(current.relations),
+            current.datasource,
+            current.created_at,
+            current.updated_at,
+            current.created_by,
+            current.updated_by,
+        )
+    else:
+        result = Entity(blueprint, identifier)
     if current is not None:
         result.created_at, result.created_by = current.created_at, current.created_by
     if incoming.has("title"):
@@ -225,9 +235,21 @@ def merge_entity(
     return result
 
 
-def validate_entity(entity: Entity, blueprint: JSONObject, validator: Validator) -> None:
-    """Check properties against the blueprint schema and relations against its relations."""
-    errors = sorted(validator.iter_errors(entity.properties), key=lambda e: list(e.path))
+def validate_entity(
+    entity: Entity,
+    blueprint: JSONObject,
+    validator: Validator,
+    check: PropertyCheck | None = None,
+) -> None:
+    """Check properties against the blueprint schema and relations against its relations.
+
+    ``check`` (:func:`~shoal.catalog.blueprints.compile_property_check`) accepts most valid
+    properties without running ``validator``; whatever it does not accept, ``validator`` decides.
+    """
+    if check is not None and check(entity.properties):
+        errors = []
+    else:
+        errors = sorted(validator.iter_errors(entity.properties), key=lambda e: list(e.path))
     if errors:
         error = errors[0]
         where = ".".join(str(part) for part in error.path) or "properties"

@@ -8,6 +8,7 @@ runs no further kind and no delete phase, and the supervisor records it as abort
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -16,7 +17,7 @@ from typing import Any
 from shoal.errors import CatalogError, CatalogUnavailableError, LoadError, ShoalError
 from shoal.sync.catalog_client import CatalogClient, UpsertedEntity, UpsertResult
 from shoal.sync.integration import Integration, RawBatch
-from shoal.sync.mapping import MappingConfig, compile_resource
+from shoal.sync.mapping import CompiledResource, MappedBatch, MappingConfig, compile_resource
 from shoal.sync.run_record import KindProgress, KindStatus, RunRecord, RunStatus
 from shoal.sync.unchanged import SEARCH_CHUNK, include_paths, is_unchanged, search_query
 from shoal.types import JSONObject
@@ -27,6 +28,9 @@ log = logging.getLogger("shoal.sync")
 
 PIPELINE_DEPTH = 2
 """Raw pages fetched ahead of mapping/loading: overlap without unbounded memory."""
+
+MAP_SLICE = 50
+"""Items mapped between two turns of the event loop (a page loads while the next is mapped)."""
 
 
 class KindError(ShoalError):
@@ -117,6 +121,7 @@ class Resync:
     async def _run_kind(self, resource: Any, progress: KindProgress) -> None:
         progress.status = KindStatus.RUNNING
         self._notify()
+        loading: asyncio.Task[None] | None = None
         try:
             if not self._integration.has_kind(resource.kind):
                 message = f"the integration has no handler for kind {resource.kind!r}"
@@ -125,9 +130,26 @@ class Resync:
             assert self._group is not None
             async with _Prefetch(self._group, self._integration.fetch(resource.kind)) as pages:
                 async for batch in pages:
+                    # Page N+1 is mapped while page N loads; it is accounted for and sent only
+                    # once page N is stored, so writes keep the source's order and a refused
+                    # page stops the kind before anything after it is written.
+                    try:
+                        mapped = await _map(compiled, batch)
+                    except Exception:
+                        if loading is not None:
+                            await loading  # an error of the page before comes first
+                        progress.fetched += len(batch)
+                        raise
+                    if loading is not None:
+                        await loading
+                        loading = None
                     progress.fetched += len(batch)
-                    await self._load_batch(compiled, batch, progress)
+                    self._account(mapped, progress)
+                    loading = asyncio.create_task(self._load(mapped.entities, progress))
                     self._notify()
+                if loading is not None:
+                    await loading
+                    loading = None
         except KindError as exc:
             self._fail_kind(progress, str(exc))
         except (LoadError, CatalogError, CatalogUnavailableError) as exc:
@@ -139,6 +161,10 @@ class Resync:
             self._fail_kind(progress, f"{type(exc).__name__}: {exc}")
         else:
             progress.status = KindStatus.COMPLETED
+        finally:
+            if loading is not None and not loading.done():  # aborted: stop writing now
+                loading.cancel()
+                await asyncio.wait({loading})
         self._notify()
 
     def _fail_kind(self, progress: KindProgress, message: str) -> None:
@@ -146,8 +172,7 @@ class Resync:
         progress.record_error(message)
         log.warning("kind %s stopped: %s", progress.kind, message)
 
-    async def _load_batch(self, compiled: Any, batch: RawBatch, progress: KindProgress) -> None:
-        mapped = compiled.map_batch(batch)
+    def _account(self, mapped: MappedBatch, progress: KindProgress) -> None:
         progress.filtered_out += mapped.filtered_out
         if mapped.errors:
             progress.failed += len(mapped.errors)
@@ -157,8 +182,10 @@ class Resync:
             message = f"{len(mapped.errors)} item(s) could not be mapped, e.g. {first}"
             raise KindError(message)
         progress.mapped += len(mapped.entities)
+
+    async def _load(self, entities: list[JSONObject], progress: KindProgress) -> None:
         by_blueprint: dict[str, list[JSONObject]] = {}
-        for entity in mapped.entities:
+        for entity in entities:
             by_blueprint.setdefault(entity["blueprint"], []).append(entity)
         results = await asyncio.gather(
             *(self._upsert(blueprint, entities) for blueprint, entities in by_blueprint.items())
@@ -374,6 +401,21 @@ def _relation_identifiers(value: Any) -> Iterable[str]:
     if isinstance(value, list):
         return (v for v in value if isinstance(v, str))
     return ()
+
+
+async def _map(compiled: CompiledResource, batch: RawBatch) -> MappedBatch:
+    """``compiled.map_batch(batch)``, in slices with a turn of the event loop before each, so
+    that the page being loaded meanwhile sends its requests and reads its answers on time."""
+    mapped = MappedBatch()
+    for start in range(0, len(batch), MAP_SLICE):
+        await asyncio.sleep(0)
+        part = compiled.map_batch(batch[start : start + MAP_SLICE])
+        mapped.entities.extend(part.entities)
+        mapped.filtered_out += part.filtered_out
+        mapped.errors.extend(
+            dataclasses.replace(error, index=error.index + start) for error in part.errors
+        )
+    return mapped
 
 
 def _entity_preview(entity: JSONObject) -> str:

@@ -52,7 +52,7 @@ class RunnerSettings:
     listener: str = "push"
     poll_interval: float = 60.0
     policy: Policy = Policy.RESTART
-    batch_size: int = 500
+    batch_size: int = 1000
     """Entities per bulk request: 500 for a Shoal catalog; Port accepts at most 20."""
     target_is_port: bool = False
     progress_interval: float = 1.0

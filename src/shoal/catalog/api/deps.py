@@ -147,11 +147,14 @@ def parse_json(body: bytes) -> Any:
         message = f"the request body is not valid JSON: {exc}"
         raise BadRequestError(message, code="invalid_json") from None
     check_nul = b"\\u0000" in body  # JSON can only carry NUL as this escape
+    if not check_nul:
+        _check_depth(value)
+        return value
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, str):
-            if check_nul and "\x00" in item:
+            if "\x00" in item:
                 message = "JSON strings may not contain the NUL character (\\u0000)"
                 raise InvalidInputError(message)
         elif isinstance(item, dict | list):
@@ -161,6 +164,26 @@ def parse_json(body: bytes) -> Any:
             children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
     return value
+
+
+_CONTAINERS = (dict, list)
+
+
+def _check_depth(value: Any) -> None:
+    """:func:`parse_json`'s depth rule, visiting containers only, one nesting level at a time
+    (a bulk body holds thousands of scalars that cannot nest)."""
+    level = [value] if type(value) in _CONTAINERS else []
+    depth = 0
+    while level:
+        if depth >= MAX_JSON_DEPTH:
+            message = f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels"
+            raise InvalidInputError(message)
+        below: list[Any] = []
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            below.extend(child for child in children if type(child) in _CONTAINERS)
+        level = below
+        depth += 1
 
 
 async def read_json(request: Request) -> Any:

@@ -160,7 +160,7 @@ async def upsert_entities(
     if len(entities) > limit:
         message = f"at most {limit} entities per bulk request; got {len(entities)}"
         raise PayloadTooLargeError(message)
-    result = await services.store.entities.upsert(blueprint, entities, options)
+    result = await services.store.entities.upsert(blueprint, entities, options, stored=False)
     services.metrics.entities_written.inc(len(result.entities))
     services.metrics.entity_errors.inc(len(result.errors))
     status = 207 if result.errors else 200

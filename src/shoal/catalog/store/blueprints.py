@@ -8,7 +8,13 @@ from jsonschema.protocols import Validator
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shoal.catalog.blueprints import compile_validator, merge_blueprint, normalize_blueprint
+from shoal.catalog.blueprints import (
+    PropertyCheck,
+    compile_property_check,
+    compile_validator,
+    merge_blueprint,
+    normalize_blueprint,
+)
 from shoal.catalog.store import schema
 from shoal.catalog.store.database import Database
 from shoal.clock import now_us, to_iso
@@ -33,6 +39,7 @@ class BlueprintStore:
     def __init__(self, database: Database) -> None:
         self._db = database
         self._validators: dict[tuple[str, int], Validator] = {}
+        self._checks: dict[tuple[str, int], PropertyCheck] = {}
 
     async def list(self) -> list[JSONObject]:
         async with self._db.read() as conn:
@@ -63,6 +70,14 @@ class BlueprintStore:
         if validator is None:
             validator = self._validators[key] = compile_validator(blueprint)
         return validator
+
+    def property_check(self, blueprint: JSONObject) -> PropertyCheck:
+        """The fast check that spares most writes the validator (compiled once, reused)."""
+        key = (blueprint["identifier"], hash(str(blueprint["schema"])))
+        check = self._checks.get(key)
+        if check is None:
+            check = self._checks[key] = compile_property_check(blueprint)
+        return check
 
     async def _check_targets(self, conn: AsyncConnection, body: JSONObject) -> None:
         targets = {r["target"] for r in body["relations"].values()} - {body["identifier"]}

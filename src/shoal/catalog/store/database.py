@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, exc, select, text
+from sqlalchemy import event, exc, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -57,9 +57,20 @@ async def _integration_leases(conn: AsyncConnection) -> None:
     await conn.run_sync(schema.integration_leases.create, checkfirst=True)
 
 
+async def _entity_content_hash(conn: AsyncConnection) -> None:
+    # 0001 creates ``entities`` from its current Table, which already has the column.
+    def add(sync_conn: Any) -> None:
+        columns = {column["name"] for column in inspect(sync_conn).get_columns("entities")}
+        if "content_hash" not in columns:
+            sync_conn.execute(text("ALTER TABLE entities ADD COLUMN content_hash VARCHAR(64)"))
+
+    await conn.run_sync(add)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
     Migration("0002_integration_leases", _integration_leases),
+    Migration("0003_entity_content_hash", _entity_content_hash),
 )
 """Applied in order, each once, in the transaction that records it. Never edit a released one:
 later migrations add to the schema (``Table`` objects in schema.py show the current shape)."""
@@ -136,6 +147,10 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA cache_size=-65536")
+    # Checkpoint the WAL every ~40 MB rather than every 4 MB (the default): bulk writes commit
+    # hundreds of pages each, and the checkpoint runs inside the commit that crosses the mark.
+    cursor.execute("PRAGMA wal_autocheckpoint=10000")
+    cursor.execute("PRAGMA journal_size_limit=67108864")
     cursor.close()
 
 

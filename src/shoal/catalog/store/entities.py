@@ -9,7 +9,9 @@ is ever half-written.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterable, Sequence
+import hashlib
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,16 @@ class WriteOptions:
     validation_only: bool = False
     datasource: str | None = None
     actor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Ahead:
+    """A batch parsed and digested before its write transaction, and against which blueprint."""
+
+    schema: JSONObject
+    relations: JSONObject
+    parsed: list[EntityInput | CatalogError]
+    digests: list[str | None] | None
 
 
 @dataclass(slots=True)
@@ -109,6 +121,29 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+_ENTITY_COLUMNS = tuple(column.name for column in _e.columns)
+_RELATION_COLUMNS = tuple(column.name for column in _r.columns)
+
+
+def _json_text(value: Any) -> str:
+    """What :class:`~shoal.catalog.store.schema.JSONText` stores for ``value``."""
+    return orjson.dumps(value).decode()
+
+
+def _key_chunks(keys: Iterable[tuple[str, str]]) -> Iterable[tuple[str, Sequence[str]]]:
+    """``(blueprint, identifiers)`` chunks of ``(blueprint, identifier)`` keys, in key order.
+
+    ``blueprint = ? AND identifier IN (...)`` is an index range on both engines; SQLite reads
+    ``(blueprint, identifier) IN (...)`` by scanning the whole index instead.
+    """
+    by_blueprint: dict[str, list[str]] = {}
+    for blueprint, identifier in sorted(keys):
+        by_blueprint.setdefault(blueprint, []).append(identifier)
+    for blueprint, identifiers in by_blueprint.items():
+        for chunk in _chunks(identifiers):
+            yield blueprint, chunk
+
+
 def encode_cursor(blueprint: str, identifier: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([blueprint, identifier])).decode()
 
@@ -128,6 +163,7 @@ class EntityStore:
     def __init__(self, database: Database, blueprints: BlueprintStore) -> None:
         self._db = database
         self._blueprints = blueprints
+        self._statements: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -166,14 +202,29 @@ class EntityStore:
         self, conn: AsyncConnection, keys: Iterable[tuple[str, str]]
     ) -> set[tuple[str, str]]:
         found: set[tuple[str, str]] = set()
-        ordered = sorted(keys)
-        for chunk in _chunks(ordered):
-            rows = await conn.execute(
-                select(_e.c.blueprint, _e.c.identifier).where(
-                    tuple_(_e.c.blueprint, _e.c.identifier).in_(chunk)
+        for bp, chunk in _key_chunks(keys):
+            rows = await self._select_in(conn, (_e.c.identifier,), bp, chunk)
+            found.update((bp, identifier) for (identifier,) in rows)
+        return found
+
+    async def _select_in(
+        self, conn: AsyncConnection, columns: tuple[Any, ...], bp: str, identifiers: Sequence[str]
+    ) -> list[Any]:
+        """``columns`` of the entities of ``bp`` among ``identifiers`` (hot lookups: prepared)."""
+        names = ",".join(column.name for column in columns)
+        found: list[Any] = []
+        for chunk in _chunks(identifiers):
+            count = len(chunk)
+
+            def build(count: int = count) -> Any:
+                return select(*columns).where(
+                    _e.c.blueprint == bindparam("b"),
+                    _e.c.identifier.in_([bindparam(f"i{n}") for n in range(count)]),
                 )
-            )
-            found.update((row.blueprint, row.identifier) for row in rows)
+
+            sql, order = self._prepared(f"select {names} in {count}", build)
+            assert order == ("b", *(f"i{n}" for n in range(count)))
+            found.extend(await conn.exec_driver_sql(sql, (bp, *chunk)))
         return found
 
     async def search(
@@ -330,12 +381,41 @@ class EntityStore:
     # --- writes ------------------------------------------------------------------------------
 
     async def upsert(
-        self, blueprint_id: str, bodies: Sequence[Any], options: WriteOptions
+        self,
+        blueprint_id: str,
+        bodies: Sequence[Any],
+        options: WriteOptions,
+        *,
+        stored: bool = True,
     ) -> BulkResult:
-        """Write a batch of entities of one blueprint (see module docstring)."""
+        """Write a batch of entities of one blueprint (see module docstring).
+
+        With ``stored=False`` the result's ``stored`` map may leave out entities that the batch
+        found unchanged (the bulk route reports outcomes only, and reading them back costs).
+        """
+        ahead = await self._prepare(blueprint_id, bodies, options)
         async with self._db.write() as conn:
             blueprint = await self._blueprints.get(blueprint_id, conn)
-            return await self._upsert(conn, blueprint, bodies, options)
+            return await self._upsert(
+                conn, blueprint, bodies, options, want_stored=stored, ahead=ahead
+            )
+
+    async def _prepare(
+        self, blueprint_id: str, bodies: Sequence[Any], options: WriteOptions
+    ) -> _Ahead | None:
+        """What needs no database state, done before queueing for the write lock (on SQLite
+        another request's SQL runs meanwhile): parse every body, digest every body."""
+        blueprint = await self._blueprints.find(blueprint_id)
+        if blueprint is None:
+            return None  # the write transaction reports it, as before
+        parsed: list[EntityInput | CatalogError] = []
+        for body in bodies:
+            try:
+                parsed.append(parse_entity_input(body, blueprint_id))
+            except CatalogError as exc:
+                parsed.append(exc)
+        digests = _digests(bodies, _write_key(blueprint, options))
+        return _Ahead(blueprint["schema"], blueprint["relations"], parsed, digests)
 
     async def _upsert(
         self,
@@ -343,18 +423,47 @@ class EntityStore:
         blueprint: JSONObject,
         bodies: Sequence[Any],
         options: WriteOptions,
+        *,
+        want_stored: bool = True,
+        ahead: _Ahead | None = None,
     ) -> BulkResult:
         result = BulkResult()
         bp = blueprint["identifier"]
         validator = self._blueprints.validator(blueprint)
+        check = self._blueprints.property_check(blueprint)
         now = now_us()
+
+        # 0. a body identical to the write that produced its row changes nothing but updatedAt:
+        #    recognised by the row's content_hash alone, without reading, merging or validating
+        if ahead is not None and (ahead.schema, ahead.relations) == (
+            blueprint["schema"],
+            blueprint["relations"],
+        ):
+            digests = ahead.digests
+        else:  # the blueprint changed meanwhile: digest against the one in force now
+            digests = _digests(bodies, _write_key(blueprint, options))
+        parsed = ahead.parsed if ahead is not None else None
+        present: dict[str, str | None] | None = None
+        same: dict[int, str] = {}
+        if digests is not None:
+            present = await self._stored_digests(conn, bp, [body["identifier"] for body in bodies])
+            same = {
+                index: body["identifier"]
+                for index, body in enumerate(bodies)
+                if digests[index] is not None and present.get(body["identifier"]) == digests[index]
+            }
 
         # 1. parse and resolve every input; failures are reported per index
         resolved: list[tuple[int, str, EntityInput]] = []
         for index, body in enumerate(bodies):
+            if index in same:
+                continue
             shown = _shown_identifier(body)
             try:
-                entity_input = parse_entity_input(body, bp)
+                ready = parse_entity_input(body, bp) if parsed is None else parsed[index]
+                if isinstance(ready, CatalogError):
+                    raise ready
+                entity_input = ready
                 identifier = await self._resolve_identifier(conn, bp, entity_input.identifier)
                 await self._resolve_queries(conn, blueprint, entity_input)
             except CatalogError as exc:
@@ -363,7 +472,10 @@ class EntityStore:
             resolved.append((index, identifier, entity_input))
 
         # 2. merge over what is stored (and over earlier items of this batch), then validate
-        existing = await self._fetch(conn, bp, [identifier for _, identifier, _ in resolved])
+        lookup = [identifier for _, identifier, _ in resolved]
+        if present is not None:  # only string identifiers: we know which rows exist
+            lookup = [identifier for identifier in lookup if identifier in present]
+        existing = await self._fetch(conn, bp, lookup)
         pending: dict[str, Entity] = {}
         merged: list[tuple[int, Entity, bool]] = []
         unchanged: set[int] = set()
@@ -371,7 +483,7 @@ class EntityStore:
             current = pending.get(identifier) or existing.get(identifier)
             entity = merge_entity(current, entity_input, identifier, bp, merge=options.merge)
             try:
-                validate_entity(entity, blueprint, validator)
+                validate_entity(entity, blueprint, validator, check)
             except CatalogError as exc:
                 result.errors.append(_error(index, identifier, exc))
                 continue
@@ -426,6 +538,15 @@ class EntityStore:
             if any(p not in failed_positions for p in wanted[(target, target_id)])
         ]
 
+        # the digest a row keeps: that of the one body that wrote it (none if several did)
+        written: dict[str, int] = {}
+        for index, entity, _ in stored:
+            written[entity.identifier] = -1 if entity.identifier in written else index
+        row_digests = {
+            identifier: digests[index] if digests is not None and index >= 0 else None
+            for identifier, index in written.items()
+        }
+
         # 4. write (unless only validating)
         if not options.validation_only:
             touched = [entity for index, entity, _ in stored if index in unchanged]
@@ -434,29 +555,74 @@ class EntityStore:
                     _e.update()
                     .where(_e.c.blueprint == bindparam("b_blueprint"))
                     .where(_e.c.identifier == bindparam("b_identifier"))
-                    .values(updated_at=bindparam("b_at"), updated_by=bindparam("b_by"))
+                    .values(
+                        updated_at=bindparam("b_at"),
+                        updated_by=bindparam("b_by"),
+                        content_hash=bindparam("b_hash"),
+                    )
                 )
                 rows = [
                     {"b_blueprint": e.blueprint, "b_identifier": e.identifier,
-                     "b_at": e.updated_at, "b_by": e.updated_by}
+                     "b_at": e.updated_at, "b_by": e.updated_by,
+                     "b_hash": row_digests[e.identifier]}
                     for e in touched
                 ]  # fmt: skip
                 await conn.execute(stamp, rows)
             changed = [entity for index, entity, _ in stored if index not in unchanged]
-            await self._write(conn, changed, existing, blueprint)
+            await self._write(conn, changed, existing, blueprint, row_digests)
             if to_create:
                 await conn.execute(
                     self._db.insert(_e).on_conflict_do_nothing(),
                     [_entity_row(e) for e in to_create],
                 )
+            if same:
+                await self._stamp(conn, bp, list(same.values()), now, options.actor)
         for index, entity, created in stored:
             outcome = {"index": index, "identifier": entity.identifier, "created": created}
             if index in unchanged:
                 outcome["unchanged"] = True
             result.entities.append(outcome)
             result.stored[index] = entity
+        if same:
+            result.entities.extend(
+                {"index": index, "identifier": identifier, "created": False, "unchanged": True}
+                for index, identifier in same.items()
+            )
+            result.entities.sort(key=lambda outcome: outcome["index"])
+            if want_stored:
+                rows_back = await self._fetch(conn, bp, list(same.values()))
+                for index, identifier in same.items():
+                    entity = rows_back[identifier]
+                    if not options.validation_only:
+                        entity.updated_at, entity.updated_by = now, options.actor
+                    result.stored[index] = entity
         result.errors.sort(key=lambda error: error["index"])
         return result
+
+    async def _stored_digests(
+        self, conn: AsyncConnection, bp: str, identifiers: Sequence[str]
+    ) -> dict[str, str | None]:
+        """``identifier → content_hash`` of the rows of ``identifiers`` that exist."""
+        columns = (_e.c.identifier, _e.c.content_hash)
+        rows = await self._select_in(conn, columns, bp, sorted(set(identifiers)))
+        return dict(rows)
+
+    async def _stamp(
+        self,
+        conn: AsyncConnection,
+        bp: str,
+        identifiers: Sequence[str],
+        now: int,
+        actor: str | None,
+    ) -> None:
+        """Every write sets updatedAt, unchanged ones too (reconciliation's ``before`` relies
+        on it, as in Port)."""
+        for chunk in _chunks(sorted(identifiers)):
+            await conn.execute(
+                _e.update()
+                .where(_e.c.blueprint == bp, _e.c.identifier.in_(chunk))
+                .values(updated_at=now, updated_by=actor)
+            )
 
     async def _write(
         self,
@@ -464,30 +630,36 @@ class EntityStore:
         entities: list[Entity],
         existing: dict[str, Entity],
         blueprint: JSONObject,
+        digests: dict[str, str | None],
     ) -> None:
         if not entities:
             return
         # the last write of an identifier in the batch wins
         latest = {entity.identifier: entity for entity in entities}
-        rows = [_entity_row(entity) for entity in latest.values()]
-        insert = self._db.insert(_e)
-        upsert = insert.on_conflict_do_update(
-            index_elements=[_e.c.blueprint, _e.c.identifier],
-            set_={
-                name: insert.excluded[name]
-                for name in (
-                    "title",
-                    "icon",
-                    "team",
-                    "properties",
-                    "relations",
-                    "datasource",
-                    "updated_at",
-                    "updated_by",
+        dumps = _json_text
+        sql, order = self._prepared("upsert", self._upsert_statement)
+        assert order == _ENTITY_COLUMNS
+        await conn.exec_driver_sql(
+            sql,
+            [
+                (
+                    e.blueprint,
+                    e.identifier,
+                    e.title,
+                    e.icon,
+                    dumps(e.team),
+                    dumps(e.properties),
+                    dumps(e.relations),
+                    e.datasource,
+                    e.created_at,
+                    e.updated_at,
+                    e.created_by,
+                    e.updated_by,
+                    digests.get(e.identifier),
                 )
-            },
+                for e in latest.values()
+            ],
         )
-        await conn.execute(upsert, rows)
         changed = [
             entity
             for entity in latest.values()
@@ -503,18 +675,48 @@ class EntityStore:
         for chunk in _chunks(stale):
             await conn.execute(delete(_r).where(_r.c.blueprint == bp, _r.c.identifier.in_(chunk)))
         relation_rows = [
-            {
-                "blueprint": bp,
-                "identifier": entity.identifier,
-                "relation": name,
-                "target_blueprint": target,
-                "target_identifier": target_id,
-            }
+            (bp, entity.identifier, name, target, target_id)
             for entity in changed
             for name, target, target_id in relation_targets(entity, blueprint)
         ]
         if relation_rows:
-            await conn.execute(self._db.insert(_r).on_conflict_do_nothing(), relation_rows)
+            sql, order = self._prepared(
+                "relations", lambda: self._db.insert(_r).on_conflict_do_nothing()
+            )
+            assert order == _RELATION_COLUMNS
+            await conn.exec_driver_sql(sql, relation_rows)
+
+    def _upsert_statement(self) -> Any:
+        insert = self._db.insert(_e)
+        return insert.on_conflict_do_update(
+            index_elements=[_e.c.blueprint, _e.c.identifier],
+            set_={
+                name: insert.excluded[name]
+                for name in (
+                    "title",
+                    "icon",
+                    "team",
+                    "properties",
+                    "relations",
+                    "datasource",
+                    "updated_at",
+                    "updated_by",
+                    "content_hash",
+                )
+            },
+        )
+
+    def _prepared(self, name: str, build: Callable[[], Any]) -> tuple[str, tuple[str, ...]]:
+        """A hot write statement compiled once for this engine: SQL text and parameter order.
+
+        Executed with ``exec_driver_sql`` and positional rows, it skips SQLAlchemy's per-row
+        parameter processing (JSON columns are then serialised by the caller, as JSONText does).
+        """
+        prepared = self._statements.get(name)
+        if prepared is None:
+            compiled = build().compile(dialect=self._db.engine.dialect)
+            prepared = self._statements[name] = (compiled.string, tuple(compiled.positiontup))
+        return prepared
 
     async def _resolve_identifier(
         self, conn: AsyncConnection, bp: str, identifier: str | Query
@@ -615,10 +817,10 @@ class EntityStore:
         self, conn: AsyncConnection, targets: set[tuple[str, str]]
     ) -> set[tuple[str, str]]:
         found: set[tuple[str, str]] = set()
-        for chunk in _chunks(sorted(targets)):
+        for bp, chunk in _key_chunks(targets):
             rows = await conn.execute(
                 select(_r.c.blueprint, _r.c.identifier).where(
-                    tuple_(_r.c.target_blueprint, _r.c.target_identifier).in_(chunk)
+                    _r.c.target_blueprint == bp, _r.c.target_identifier.in_(chunk)
                 )
             )
             found.update((row.blueprint, row.identifier) for row in rows)
@@ -626,9 +828,9 @@ class EntityStore:
 
     async def _clear_references(self, conn: AsyncConnection, doomed: set[tuple[str, str]]) -> None:
         holders: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
-        for chunk in _chunks(sorted(doomed)):
+        for bp, chunk in _key_chunks(doomed):
             rows = await conn.execute(
-                select(_r).where(tuple_(_r.c.target_blueprint, _r.c.target_identifier).in_(chunk))
+                select(_r).where(_r.c.target_blueprint == bp, _r.c.target_identifier.in_(chunk))
             )
             for row in rows:
                 key = (row.blueprint, row.identifier)
@@ -662,7 +864,7 @@ class EntityStore:
             await conn.execute(
                 _e.update()
                 .where(_e.c.blueprint == bp, _e.c.identifier == identifier)
-                .values(relations=relations, updated_at=now)
+                .values(relations=relations, updated_at=now, content_hash=None)
             )
 
     async def delete_one(
@@ -700,3 +902,43 @@ def parse_search_body(body: Any) -> Query:
     if isinstance(body, dict) and "query" in body and "rules" not in body:
         body = body["query"]
     return parse_query(body)
+
+
+def _write_key(blueprint: JSONObject, options: WriteOptions) -> bytes:
+    """What, besides the body, decides the row a write produces: the blueprint's schema and
+    relations (validation, relation shapes), merge or replace, and the datasource stamp."""
+    return orjson.dumps(
+        [blueprint["schema"], blueprint["relations"], options.merge, options.datasource],
+        option=orjson.OPT_SORT_KEYS,
+    )
+
+
+def _digests(bodies: Sequence[Any], key: bytes) -> list[str | None] | None:
+    """The content digest of each body, None where it may not be trusted to repeat a write.
+
+    A body repeats its earlier write only when it resolves to the same thing every time: a
+    string identifier that occurs once in the batch, and no search query (team, relations),
+    whose answer may change. Returns None (no digests at all) when some body has no string
+    identifier: a search identifier may resolve to any row of the batch.
+    """
+    identifiers: list[str] = []
+    for body in bodies:
+        identifier = body.get("identifier") if isinstance(body, dict) else None
+        if not isinstance(identifier, str):
+            return None
+        identifiers.append(identifier)
+    repeated = {identifier for identifier, count in Counter(identifiers).items() if count > 1}
+    digests: list[str | None] = []
+    for body, identifier in zip(bodies, identifiers, strict=True):
+        relations = body.get("relations")
+        queries = isinstance(relations, dict) and any(type(v) is dict for v in relations.values())
+        if identifier in repeated or queries or isinstance(body.get("team"), dict):
+            digests.append(None)
+            continue
+        try:
+            text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        except (TypeError, orjson.JSONEncodeError):
+            digests.append(None)
+            continue
+        digests.append(hashlib.blake2b(key + text, digest_size=16).hexdigest())
+    return digests

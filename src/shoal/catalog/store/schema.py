@@ -89,6 +89,10 @@ entities = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("created_by", String(100)),
     Column("updated_by", String(100)),
+    # Digest of the write that produced this row (blueprint version, write options and body):
+    # the same write again cannot change the row, so it is recognised without reading it.
+    # NULL when the row came from anything else (migration 0003_entity_content_hash).
+    Column("content_hash", String(64)),
     Index("ix_entities_identifier", "identifier"),
     Index("ix_entities_datasource", "datasource", "blueprint", "identifier"),
     Index("ix_entities_updated_at", "updated_at"),

@@ -29,6 +29,7 @@ __all__ = [
     "is_constant",
     "make_deleter",
     "make_getter",
+    "native_combination",
     "parse_path",
     "split_leading_path",
 ]
@@ -374,3 +375,71 @@ def _first_top_level_pipe(text: str) -> int | None:
             return None if text.startswith("|=", position) else position
         position += 1
     return None
+
+
+def native_combination(
+    text: str, constant: Callable[[str], Any]
+) -> Getter | None:
+    """A getter for the two most common leaves after plain paths, else None.
+
+    * ``PATH // OTHER`` (OTHER a plain path or a constant): PATH's value unless it is ``null``
+      or ``false``, else OTHER's. A plain path yields exactly one value, and an error on the
+      left is left to libjq (NeedsJq), so first-output semantics hold.
+    * ``PATH | length``: 0 for ``null``, the size of a string (code points), array or object;
+      anything else (booleans raise, numbers give their absolute value) is left to libjq.
+
+    ``constant`` evaluates a constant's text (the caller runs it through libjq once).
+    """
+    split = _top_level_alternative(text)
+    if split is not None:
+        left_text, right_text = split
+        left = parse_path(left_text)
+        if left is None:
+            return None
+        right_segments = parse_path(right_text)
+        if right_segments is not None:
+            right = make_getter(right_segments)
+        elif is_constant(right_text):
+            value = constant(right_text)
+            right = lambda _item: value  # noqa: E731
+        else:
+            return None
+        return _alternative(make_getter(left), right)
+    leading = split_leading_path(text)
+    if leading is not None and leading[1].strip() == "length":
+        return _length(make_getter(leading[0]))
+    return None
+
+
+def _alternative(left: Getter, right: Getter) -> Getter:
+    def get(item: Any) -> Any:
+        value = left(item)
+        if value is None or value is False:
+            return right(item)
+        return value
+
+    return get
+
+
+def _length(getter: Getter) -> Getter:
+    def get(item: Any) -> Any:
+        value = getter(item)
+        if value is None:
+            return 0
+        if type(value) in (str, list, dict):
+            return len(value)
+        raise NeedsJq
+
+    return get
+
+
+def _top_level_alternative(text: str) -> tuple[str, str] | None:
+    """Split ``A // B`` at its one top-level ``//`` when neither side holds anything but
+    path or literal characters; None for anything else (``//=``, strings, brackets...)."""
+    position = text.find("//")
+    if position <= 0 or text.startswith("//=", position) or "//" in text[position + 2 :]:
+        return None
+    left, right = text[:position].strip(), text[position + 2 :].strip()
+    if not left or not right or any(char in text for char in "|(){},;$#"):
+        return None
+    return left, right

@@ -4,7 +4,8 @@ Ocean runs one libjq call per leaf per item, each re-serialising and re-parsing 
 item. Here every leaf is classified once, at compile time:
 
 ``constant``  a literal (``'"githubRepository"'``, ``true``, ``42``): computed once.
-``path``      a plain path (``.a.b``, ``.a[0]``, ``.["a-b"]``): native dict/list lookups.
+``path``      a plain path (``.a.b``, ``.a[0]``, ``.["a-b"]``): native dict/list lookups; also
+              ``PATH // PATH-or-constant`` and ``PATH | length``, built from such lookups.
 ``jq``        anything else: all such leaves of a resource (and the selector, if it is not
               trivial) are fused into ONE jq program, run once per batch over a JSON array of
               the items; each leaf is wrapped as ``try [first(LEAF)] catch null`` so it keeps
@@ -40,6 +41,7 @@ from shoal.sync.mapping._native import (
     is_constant as _is_constant,
     make_deleter,
     make_getter,
+    native_combination,
     parse_path,
     split_leading_path,
 )
@@ -150,6 +152,8 @@ class CompiledResource:
             tier, evaluate = "constant", _constant(_jq.first_output(program, None))
         elif (segments := parse_path(text)) is not None:
             tier, evaluate = "path", _path(make_getter(segments), program)
+        elif (combined := native_combination(text, _constant_value)) is not None:
+            tier, evaluate = "path", _path(combined, program)
         elif not fusable or _UNFUSABLE.search(text):
             tier, evaluate = "isolated", _isolated(program)
         else:
@@ -240,6 +244,10 @@ def _units(items: Sequence[Any]) -> list[_Unit]:
 
 
 # -- leaf evaluators -------------------------------------------------------------------------
+
+
+def _constant_value(text: str) -> Any:
+    return _jq.first_output(_jq.compile_expression(text, "constant"), None)
 
 
 def _constant(value: Any) -> _Evaluate:
