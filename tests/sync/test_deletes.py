@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,27 @@ async def test_dependents_are_deleted_before_their_targets(catalog: RunningCatal
     ]
     assert await identifiers(catalog, "squad") == {"a"}
     assert await identifiers(catalog, "service") == {"s1"}
+
+
+async def test_a_handler_raising_cancelled_error_fails_its_kind_not_the_run(
+    catalog: RunningCatalog,
+) -> None:
+    config = mapping(delete_dependents=False)
+    integration = Integration("toy", default_mapping=config, default_blueprints=BLUEPRINTS)
+
+    @integration.on_resync("squad")
+    async def squads(kind: str) -> AsyncIterator[list[dict[str, Any]]]:
+        yield [{"id": "a"}]
+        raise asyncio.CancelledError  # e.g. a source library cancelling its own request
+
+    @integration.on_resync("service")
+    async def services(kind: str) -> list[dict[str, Any]]:
+        return [{"id": "s1", "lang": "go", "squad": "a"}]
+
+    async with asyncio.timeout(20):
+        record = await run_once(catalog, integration)
+    assert record.status is RunStatus.FAILED
+    squad = next(k for k in record.kinds if k.kind == "squad")
+    assert squad.status.value == "failed"
+    assert next(k for k in record.kinds if k.kind == "service").status.value == "completed"
+    assert record.delete_phase.status == "skipped"

@@ -14,7 +14,13 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from shoal.errors import CatalogError, CatalogUnavailableError, LoadError, ShoalError
+from shoal.errors import (
+    CatalogError,
+    CatalogUnavailableError,
+    LoadError,
+    ShoalError,
+    SourceError,
+)
 from shoal.sync.catalog_client import CatalogClient, UpsertedEntity, UpsertResult
 from shoal.sync.integration import Integration, RawBatch
 from shoal.sync.mapping import CompiledResource, MappedBatch, MappingConfig, compile_resource
@@ -97,7 +103,7 @@ class Resync:
                     await self._run_kind(resource, progress)
                 try:
                     await self._delete_phase()
-                except (CatalogError, CatalogUnavailableError) as exc:
+                except (CatalogError, CatalogUnavailableError, LoadError) as exc:
                     record.error = f"delete phase failed: {exc}"
                     record.delete_phase.status = "failed"
                     record.delete_phase.reason = str(exc)
@@ -128,7 +134,9 @@ class Resync:
                 raise KindError(message)
             compiled = compile_resource(resource)
             assert self._group is not None
-            async with _Prefetch(self._group, self._integration.fetch(resource.kind)) as pages:
+            async with _Prefetch(
+                self._group, self._integration.fetch(resource.kind), resource.kind
+            ) as pages:
                 async for batch in pages:
                     # Page N+1 is mapped while page N loads; it is accounted for and sent only
                     # once page N is stored, so writes keep the source's order and a refused
@@ -187,9 +195,16 @@ class Resync:
         by_blueprint: dict[str, list[JSONObject]] = {}
         for entity in entities:
             by_blueprint.setdefault(entity["blueprint"], []).append(entity)
-        results = await asyncio.gather(
-            *(self._upsert(blueprint, entities) for blueprint, entities in by_blueprint.items())
+        # every blueprint's upsert finishes (or fails) before the kind moves on: none keeps
+        # writing in the background after another failed
+        outcomes = await asyncio.gather(
+            *(self._upsert(blueprint, entities) for blueprint, entities in by_blueprint.items()),
+            return_exceptions=True,
         )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        results = [outcome for outcome in outcomes if isinstance(outcome, UpsertResult)]
         refused = 0
         for (blueprint, entities), result in zip(by_blueprint.items(), results, strict=True):
             stored = [e.identifier for e in result.entities]
@@ -437,9 +452,12 @@ class _Prefetch:
 
     _DONE: Any = object()
 
-    def __init__(self, group: asyncio.TaskGroup, source: AsyncIterator[RawBatch]) -> None:
+    def __init__(
+        self, group: asyncio.TaskGroup, source: AsyncIterator[RawBatch], kind: str = ""
+    ) -> None:
         self._group = group
         self._source = source
+        self._kind = kind
         self._queue: asyncio.Queue[Any] = asyncio.Queue(PIPELINE_DEPTH)
         self._producer: asyncio.Task[None] | None = None
 
@@ -449,6 +467,12 @@ class _Prefetch:
                 await self._queue.put(batch)
         except Exception as exc:  # noqa: BLE001 - re-raised by the consumer
             await self._queue.put(exc)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # we are being cancelled: the consumer left
+            # the handler itself raised CancelledError: a source failure, not an abort
+            await self._queue.put(SourceError(f"the {self._kind!r} handler was cancelled"))
         else:
             await self._queue.put(self._DONE)
         finally:
