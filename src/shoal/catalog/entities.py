@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from typing import Any
 
 from jsonschema.protocols import Validator
 
-from shoal.catalog.blueprints import PropertyCheck, check_identifier
+from shoal.catalog.blueprints import IDENTIFIER_PATTERN, PropertyCheck, check_identifier
 from shoal.catalog.search import Query, is_search_query, parse_query
 from shoal.clock import to_iso
 from shoal.errors import InvalidInputError
@@ -178,14 +179,24 @@ def _parse_team(value: Any) -> list[str] | Query:
     raise InvalidInputError(message)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _valid_target(value: str) -> bool:
+    # Relation targets repeat a lot (teams, departments...): remember the verdicts.
+    return IDENTIFIER_PATTERN.fullmatch(value) is not None
+
+
 def _parse_relation(name: str, value: Any) -> Any:
     if value is None:
         return value
     if isinstance(value, str):
+        if _valid_target(value):
+            return value
         return check_identifier(value, f"relation {name!r} target")
     if is_search_query(value):
         return parse_query(value, where=f"relations.{name}")
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        if all(_valid_target(item) for item in value):
+            return list(value)
         return [check_identifier(item, f"relation {name!r} target") for item in value]
     message = (
         f"relation {name!r} must be an identifier, a list of identifiers, a search query or null"

@@ -14,6 +14,9 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
+
+from shoal.content_digest import json_digest, may_repeat
 from shoal.errors import (
     CatalogError,
     CatalogUnavailableError,
@@ -50,6 +53,59 @@ class ResyncOptions:
     compare_before_write: bool = False
     """Read current entities and send only changed ones (for catalogs that rewrite every
     upsert, such as Port; Shoal's catalog skips unchanged writes itself)."""
+    confirm_by_digest: bool = False
+    """Ask a Shoal catalog which entities are unchanged by digest and send only the others
+    in full (see :meth:`CatalogClient.confirm_unchanged`); ignored with compare_before_write."""
+
+
+@dataclass(slots=True)
+class _Group:
+    """The entities of one blueprint in a page, with their JSON and digests once computed."""
+
+    entities: list[JSONObject]
+    parts: list[bytes] | None
+    digests: list[str | None] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """A page's upserts, answered: per blueprint group, the catalog's result."""
+
+    groups: dict[str, _Group]
+    results: list[UpsertResult]
+    refused: int
+
+
+class _DigestProbe:
+    """When asking about digests pays: while enough entities turn out unchanged.
+
+    A load whose entities were mostly new or changed (a first resync) makes the next ones
+    skip the question, for 1, 2, 4 ... up to 16 loads, then ask again; a catalog that does
+    not know the question is never asked again.
+    """
+
+    WORTH = 0.1  # ask while at least this share of the entities asked about is unchanged
+    MAX_SKIP = 16
+
+    def __init__(self) -> None:
+        self.supported = True
+        self._skip = 0
+        self._pause = 0
+
+    def ask(self) -> bool:
+        if not self.supported:
+            return False
+        if self._pause > 0:
+            self._pause -= 1
+            return False
+        return True
+
+    def answered(self, unchanged: int, asked: int) -> None:
+        if asked and unchanged >= self.WORTH * asked:
+            self._skip = 0
+        else:
+            self._skip = min(max(1, 2 * self._skip), self.MAX_SKIP)
+            self._pause = self._skip
 
 
 @dataclass(slots=True)
@@ -86,6 +142,7 @@ class Resync:
         self._seen = _Seen()
         self._related: set[tuple[str, str, str]] = set()
         self._on_progress = on_progress
+        self._probes: dict[str, _DigestProbe] = {}
         self._group: asyncio.TaskGroup | None = None
 
     async def run(self) -> RunRecord:
@@ -127,7 +184,7 @@ class Resync:
     async def _run_kind(self, resource: Any, progress: KindProgress) -> None:
         progress.status = KindStatus.RUNNING
         self._notify()
-        loading: asyncio.Task[None] | None = None
+        loading: asyncio.Task[_Loaded] | None = None
         try:
             if not self._integration.has_kind(resource.kind):
                 message = f"the integration has no handler for kind {resource.kind!r}"
@@ -143,20 +200,32 @@ class Resync:
                     # page stops the kind before anything after it is written.
                     try:
                         mapped = await _map(compiled, batch)
+                        await asyncio.sleep(0)
+                        groups = self._group_by_blueprint(mapped.entities)
                     except Exception:
-                        if loading is not None:
-                            await loading  # an error of the page before comes first
+                        if loading is not None:  # an error of the page before comes first
+                            self._settle(await loading, progress)
                         progress.fetched += len(batch)
                         raise
+                    loaded = None
                     if loading is not None:
-                        await loading
+                        loaded = await loading
                         loading = None
+                        if loaded.refused:
+                            self._settle(loaded, progress)  # raises KindError
                     progress.fetched += len(batch)
-                    self._account(mapped, progress)
-                    loading = asyncio.create_task(self._load(mapped.entities, progress))
+                    try:
+                        self._account(mapped, progress)
+                    except KindError:
+                        if loaded is not None:
+                            self._settle(loaded, progress)
+                        raise
+                    loading = asyncio.create_task(self._load(groups))
+                    if loaded is not None:  # its bookkeeping while the next page loads
+                        self._settle(loaded, progress)
                     self._notify()
                 if loading is not None:
-                    await loading
+                    self._settle(await loading, progress)
                     loading = None
         except KindError as exc:
             self._fail_kind(progress, str(exc))
@@ -191,40 +260,64 @@ class Resync:
             raise KindError(message)
         progress.mapped += len(mapped.entities)
 
-    async def _load(self, entities: list[JSONObject], progress: KindProgress) -> None:
-        by_blueprint: dict[str, list[JSONObject]] = {}
+    def _group_by_blueprint(self, entities: list[JSONObject]) -> dict[str, _Group]:
+        """A page's entities per blueprint, serialised (and digested) ahead of their load."""
+        digests = self._options.confirm_by_digest and not self._options.compare_before_write
+        groups: dict[str, _Group] = {}
         for entity in entities:
-            by_blueprint.setdefault(entity["blueprint"], []).append(entity)
+            group = groups.get(entity["blueprint"])
+            if group is None:
+                group = groups[entity["blueprint"]] = _Group([], [], [] if digests else None)
+            group.entities.append(entity)
+            if group.parts is not None:
+                try:
+                    part = orjson.dumps(entity)
+                except TypeError:  # upsert_entities serialises again and reports it
+                    group.parts = group.digests = None
+                    continue
+                group.parts.append(part)
+                if group.digests is not None:
+                    group.digests.append(json_digest(part) if may_repeat(entity) else None)
+        return groups
+
+    async def _load(self, groups: dict[str, _Group]) -> _Loaded:
         # every blueprint's upsert finishes (or fails) before the kind moves on: none keeps
         # writing in the background after another failed
         outcomes = await asyncio.gather(
-            *(self._upsert(blueprint, entities) for blueprint, entities in by_blueprint.items()),
+            *(self._upsert(blueprint, group) for blueprint, group in groups.items()),
             return_exceptions=True,
         )
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
         results = [outcome for outcome in outcomes if isinstance(outcome, UpsertResult)]
-        refused = 0
-        for (blueprint, entities), result in zip(by_blueprint.items(), results, strict=True):
+        return _Loaded(groups, results, sum(len(result.errors) for result in results))
+
+    def _settle(self, loaded: _Loaded, progress: KindProgress) -> None:
+        """Count what a load stored and remember it for the delete phase; raise KindError
+        if the catalog refused any of it."""
+        for (blueprint, group), result in zip(loaded.groups.items(), loaded.results, strict=True):
+            entities = group.entities
             stored = [e.identifier for e in result.entities]
             self._seen.add(blueprint, stored)
             unchanged = sum(1 for e in result.entities if e.unchanged)
             progress.unchanged += unchanged
             progress.upserted += len(stored) - unchanged
             for error in result.errors:
-                refused += 1
                 progress.record_error(error.message, _entity_preview(entities[error.index]))
             if self._config.create_missing_related_entities:
                 self._protect_related(blueprint, entities, result)
-        if refused:
+        if loaded.refused:
+            refused = loaded.refused
             progress.failed += refused
             message = f"the catalog refused {refused} entit{'y' if refused == 1 else 'ies'}"
             raise KindError(message)
 
-    async def _upsert(self, blueprint: str, entities: list[JSONObject]) -> UpsertResult:
+    async def _upsert(self, blueprint: str, group: _Group) -> UpsertResult:
+        entities = group.entities
         unchanged: list[UpsertedEntity] = []
         positions = list(range(len(entities)))
+        probe = self._probes.setdefault(blueprint, _DigestProbe())
         if self._options.compare_before_write:
             current = await self._current_entities(blueprint, entities)
             positions = []
@@ -234,9 +327,29 @@ class Resync:
                     unchanged.append(UpsertedEntity(index, identifier, False, unchanged=True))
                 else:
                     positions.append(index)
+        elif self._options.confirm_by_digest and probe.ask():
+            confirmed = await self._client.confirm_unchanged(
+                blueprint,
+                entities,
+                merge=self._config.enable_merge_entity,
+                create_missing_related_entities=self._config.create_missing_related_entities,
+                run_id=self.record.id,
+                digests=group.digests,
+            )
+            if confirmed is None:
+                probe.supported = False
+            else:
+                probe.answered(len(confirmed), len(entities))
+                positions = [index for index in positions if index not in confirmed]
+                unchanged = [
+                    UpsertedEntity(index, entities[index]["identifier"], False, unchanged=True)
+                    for index in sorted(confirmed)
+                ]
+        parts = group.parts
         written = await self._client.upsert_entities(
             blueprint,
             [entities[position] for position in positions],
+            parts=None if parts is None else [parts[position] for position in positions],
             merge=self._config.enable_merge_entity,
             create_missing_related_entities=self._config.create_missing_related_entities,
             run_id=self.record.id,
@@ -293,19 +406,29 @@ class Resync:
             return
         phase.status = "running"
         self._notify()
-        owned: list[tuple[str, str]] = []
+        # Only the owned entities this run did not see are kept (a million owned entities
+        # need not be held in memory to find the few stale ones), plus how many were owned.
+        unseen: list[tuple[str, str]] = []
+        owned = 0
+        seen = self._seen
         async for page in self._client.iter_datasource_entities(
             self._client.datasource_prefix, self._client.datasource_suffix
         ):
-            owned.extend((e["blueprint"], e["identifier"]) for e in page)
+            owned += len(page)
+            for entity in page:
+                key = (entity["blueprint"], entity["identifier"])
+                if key not in seen:
+                    unseen.append(key)
         related_blueprints = await self._relation_targets_by_name()
         protected = {
             (related_blueprints[(blueprint, name)], identifier)
             for blueprint, name, identifier in self._related
             if (blueprint, name) in related_blueprints
         }
-        plan = plan_deletions(owned, self._seen, protected, self._config.entity_deletion_threshold)
-        phase.owned, phase.stale = len(owned), len(plan.stale)
+        plan = plan_deletions(
+            unseen, seen, protected, self._config.entity_deletion_threshold, total=owned
+        )
+        phase.owned, phase.stale = owned, len(plan.stale)
         if plan.blocked_reason is not None:
             phase.status, phase.reason = "blocked", plan.blocked_reason
             log.warning("delete phase of %s blocked: %s", self.record.id, plan.blocked_reason)
@@ -377,13 +500,20 @@ def plan_deletions(
     seen: Any,
     protected: set[tuple[str, str]],
     threshold: float,
+    *,
+    total: int | None = None,
 ) -> DeletionPlan:
-    """Which owned entities to delete: not seen, not protected, and not too many of them."""
+    """Which owned entities to delete: not seen, not protected, and not too many of them.
+
+    ``owned`` may list just a part of the owned entities (those not seen, say), with their
+    total number in ``total``.
+    """
     stale = [key for key in owned if key not in seen and key not in protected]
-    if owned and stale and len(stale) / len(owned) > threshold:
+    total = len(owned) if total is None else total
+    if total and stale and len(stale) / total > threshold:
         reason = (
-            f"deleting {len(stale)} of {len(owned)} owned entities "
-            f"({len(stale) / len(owned):.0%}) would cross entityDeletionThreshold {threshold:g}; "
+            f"deleting {len(stale)} of {total} owned entities "
+            f"({len(stale) / total:.0%}) would cross entityDeletionThreshold {threshold:g}; "
             "nothing was deleted"
         )
         return DeletionPlan(stale, reason)

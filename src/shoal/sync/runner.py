@@ -179,6 +179,7 @@ class IntegrationRunner:
                 options=ResyncOptions(
                     progress_interval=self.settings.progress_interval,
                     compare_before_write=self.settings.target_is_port,
+                    confirm_by_digest=not self.settings.target_is_port,
                 ),
             )
             await resync.run()

@@ -170,6 +170,75 @@ async def upsert_entities(
 
 
 @router.post(
+    "/blueprints/{blueprint}/entities/unchanged",
+    summary="Confirm unchanged entities by digest (Shoal)",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "entities": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "identifier": {"type": "string"},
+                                        "digest": {"type": "string"},
+                                    },
+                                    "required": ["identifier", "digest"],
+                                },
+                            }
+                        },
+                        "required": ["entities"],
+                    },
+                    "example": {
+                        "entities": [
+                            {"identifier": "payments", "digest": "9f0e4c1d2b3a4f5e6d7c8b9a0f1e2d3c"}
+                        ]
+                    },
+                }
+            },
+            "required": True,
+        }
+    },
+)
+async def confirm_unchanged(
+    blueprint: str,
+    request: Request,
+    caller: Caller,
+    services: ServicesDep,
+    merge: Flag = None,
+    create_missing_related_entities: Flag = None,
+) -> dict[str, Any]:
+    """A bulk upsert by digest: `unchanged` lists the positions whose entity the body behind
+    the digest would not change (they are stamped as written, like an unchanged upsert); the
+    client then upserts the others in full. The digest is shoal.content_digest.body_digest of
+    the entity body; same flags and User-Agent as the bulk upsert it stands for."""
+    options = _options(request, caller, merge, create_missing_related_entities, None)
+    body = await read_json(request)
+    items = body.get("entities") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not all(
+        isinstance(item, dict)
+        and isinstance(item.get("identifier"), str)
+        and isinstance(item.get("digest"), str)
+        for item in items
+    ):
+        message = 'the body must be {"entities": [{"identifier": "...", "digest": "..."}, ...]}'
+        raise InvalidInputError(message)
+    limit = services.settings.max_bulk_entities
+    if len(items) > limit:
+        message = f"at most {limit} entities per request; got {len(items)}"
+        raise PayloadTooLargeError(message)
+    same = await services.store.entities.confirm_unchanged(
+        blueprint, [(item["identifier"], item["digest"]) for item in items], options
+    )
+    services.metrics.entities_written.inc(len(same))
+    return {"ok": True, "unchanged": same}
+
+
+@router.post(
     "/blueprints/{blueprint}/bulk/entities/delete",
     summary="Delete many entities of one blueprint",
     openapi_extra={

@@ -9,7 +9,6 @@ is ever half-written.
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from shoal.catalog.store import schema
 from shoal.catalog.store.blueprints import BlueprintStore
 from shoal.catalog.store.database import Database
 from shoal.clock import now_us
+from shoal.content_digest import body_digest, may_repeat, row_digest
 from shoal.errors import CatalogError, InvalidInputError, NotFoundError
 from shoal.types import JSONObject
 
@@ -53,16 +53,6 @@ class WriteOptions:
     validation_only: bool = False
     datasource: str | None = None
     actor: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Ahead:
-    """A batch parsed and digested before its write transaction, and against which blueprint."""
-
-    schema: JSONObject
-    relations: JSONObject
-    parsed: list[EntityInput | CatalogError]
-    digests: list[str | None] | None
 
 
 @dataclass(slots=True)
@@ -393,29 +383,35 @@ class EntityStore:
         With ``stored=False`` the result's ``stored`` map may leave out entities that the batch
         found unchanged (the bulk route reports outcomes only, and reading them back costs).
         """
-        ahead = await self._prepare(blueprint_id, bodies, options)
         async with self._db.write() as conn:
             blueprint = await self._blueprints.get(blueprint_id, conn)
-            return await self._upsert(
-                conn, blueprint, bodies, options, want_stored=stored, ahead=ahead
-            )
+            return await self._upsert(conn, blueprint, bodies, options, want_stored=stored)
 
-    async def _prepare(
-        self, blueprint_id: str, bodies: Sequence[Any], options: WriteOptions
-    ) -> _Ahead | None:
-        """What needs no database state, done before queueing for the write lock (on SQLite
-        another request's SQL runs meanwhile): parse every body, digest every body."""
-        blueprint = await self._blueprints.find(blueprint_id)
-        if blueprint is None:
-            return None  # the write transaction reports it, as before
-        parsed: list[EntityInput | CatalogError] = []
-        for body in bodies:
-            try:
-                parsed.append(parse_entity_input(body, blueprint_id))
-            except CatalogError as exc:
-                parsed.append(exc)
-        digests = _digests(bodies, _write_key(blueprint, options))
-        return _Ahead(blueprint["schema"], blueprint["relations"], parsed, digests)
+    async def confirm_unchanged(
+        self, blueprint_id: str, items: Sequence[tuple[str, str]], options: WriteOptions
+    ) -> list[int]:
+        """Positions of the ``(identifier, body digest)`` items that would write nothing new.
+
+        An upsert of the body behind such an item would only stamp updatedAt (its row was
+        written by that very body, under the same blueprint and options: see
+        :mod:`shoal.content_digest`), so that is what happens to it here. Clients send digests
+        first and bodies only for the rest (a Shoal extension). An identifier that occurs more
+        than once is never confirmed.
+        """
+        counts = Counter(identifier for identifier, _ in items)
+        async with self._db.write() as conn:
+            blueprint = await self._blueprints.get(blueprint_id, conn)
+            key = _write_key(blueprint, options)
+            present = await self._stored_digests(conn, blueprint_id, list(counts))
+            same = [
+                position
+                for position, (identifier, digest) in enumerate(items)
+                if counts[identifier] == 1 and present.get(identifier) == row_digest(key, digest)
+            ]
+            if same and not options.validation_only:
+                identifiers = [items[position][0] for position in same]
+                await self._stamp(conn, blueprint_id, identifiers, now_us(), options.actor)
+        return same
 
     async def _upsert(
         self,
@@ -425,7 +421,6 @@ class EntityStore:
         options: WriteOptions,
         *,
         want_stored: bool = True,
-        ahead: _Ahead | None = None,
     ) -> BulkResult:
         result = BulkResult()
         bp = blueprint["identifier"]
@@ -435,14 +430,7 @@ class EntityStore:
 
         # 0. a body identical to the write that produced its row changes nothing but updatedAt:
         #    recognised by the row's content_hash alone, without reading, merging or validating
-        if ahead is not None and (ahead.schema, ahead.relations) == (
-            blueprint["schema"],
-            blueprint["relations"],
-        ):
-            digests = ahead.digests
-        else:  # the blueprint changed meanwhile: digest against the one in force now
-            digests = _digests(bodies, _write_key(blueprint, options))
-        parsed = ahead.parsed if ahead is not None else None
+        digests = _digests(bodies, _write_key(blueprint, options))
         present: dict[str, str | None] | None = None
         same: dict[int, str] = {}
         if digests is not None:
@@ -460,10 +448,7 @@ class EntityStore:
                 continue
             shown = _shown_identifier(body)
             try:
-                ready = parse_entity_input(body, bp) if parsed is None else parsed[index]
-                if isinstance(ready, CatalogError):
-                    raise ready
-                entity_input = ready
+                entity_input = parse_entity_input(body, bp)
                 identifier = await self._resolve_identifier(conn, bp, entity_input.identifier)
                 await self._resolve_queries(conn, blueprint, entity_input)
             except CatalogError as exc:
@@ -501,8 +486,10 @@ class EntityStore:
 
         # 3. relation targets must exist, or be created as bare entities when asked to
         wanted: dict[tuple[str, str], list[int]] = {}
+        targets: dict[int, list[tuple[str, str, str]]] = {}  # id(entity) → its relation targets
         for position, (_, entity, _) in enumerate(merged):
-            for _, target, target_id in relation_targets(entity, blueprint):
+            targets[id(entity)] = entity_targets = list(relation_targets(entity, blueprint))
+            for _, target, target_id in entity_targets:
                 if not (target == bp and target_id in pending):
                     wanted.setdefault((target, target_id), []).append(position)
         missing = set(wanted) - await self._existing_keys(conn, wanted)
@@ -569,7 +556,7 @@ class EntityStore:
                 ]  # fmt: skip
                 await conn.execute(stamp, rows)
             changed = [entity for index, entity, _ in stored if index not in unchanged]
-            await self._write(conn, changed, existing, blueprint, row_digests)
+            await self._write(conn, changed, existing, blueprint, row_digests, targets)
             if to_create:
                 await conn.execute(
                     self._db.insert(_e).on_conflict_do_nothing(),
@@ -631,7 +618,10 @@ class EntityStore:
         existing: dict[str, Entity],
         blueprint: JSONObject,
         digests: dict[str, str | None],
+        targets: dict[int, list[tuple[str, str, str]]],
     ) -> None:
+        """Store ``entities`` and their relation rows (``targets``: by ``id()`` of each entity,
+        what :func:`relation_targets` gave for it)."""
         if not entities:
             return
         # the last write of an identifier in the batch wins
@@ -677,7 +667,7 @@ class EntityStore:
         relation_rows = [
             (bp, entity.identifier, name, target, target_id)
             for entity in changed
-            for name, target, target_id in relation_targets(entity, blueprint)
+            for name, target, target_id in targets[id(entity)]
         ]
         if relation_rows:
             sql, order = self._prepared(
@@ -914,12 +904,12 @@ def _write_key(blueprint: JSONObject, options: WriteOptions) -> bytes:
 
 
 def _digests(bodies: Sequence[Any], key: bytes) -> list[str | None] | None:
-    """The content digest of each body, None where it may not be trusted to repeat a write.
+    """The row digest of each body, None where it may not be trusted to repeat a write.
 
-    A body repeats its earlier write only when it resolves to the same thing every time: a
-    string identifier that occurs once in the batch, and no search query (team, relations),
-    whose answer may change. Returns None (no digests at all) when some body has no string
-    identifier: a search identifier may resolve to any row of the batch.
+    A body repeats its earlier write only when it resolves to the same thing every time (see
+    :func:`~shoal.content_digest.may_repeat`) and its identifier occurs once in the batch.
+    Returns None (no digests at all) when some body has no string identifier: a search
+    identifier may resolve to any row of the batch.
     """
     identifiers: list[str] = []
     for body in bodies:
@@ -930,15 +920,6 @@ def _digests(bodies: Sequence[Any], key: bytes) -> list[str | None] | None:
     repeated = {identifier for identifier, count in Counter(identifiers).items() if count > 1}
     digests: list[str | None] = []
     for body, identifier in zip(bodies, identifiers, strict=True):
-        relations = body.get("relations")
-        queries = isinstance(relations, dict) and any(type(v) is dict for v in relations.values())
-        if identifier in repeated or queries or isinstance(body.get("team"), dict):
-            digests.append(None)
-            continue
-        try:
-            text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-        except (TypeError, orjson.JSONEncodeError):
-            digests.append(None)
-            continue
-        digests.append(hashlib.blake2b(key + text, digest_size=16).hexdigest())
+        digest = body_digest(body) if identifier not in repeated and may_repeat(body) else None
+        digests.append(None if digest is None else row_digest(key, digest))
     return digests

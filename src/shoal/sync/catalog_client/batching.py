@@ -53,14 +53,19 @@ def bulk_body_size(part_sizes: Sequence[int]) -> int:
 
 
 def split_batches(
-    entities: Sequence[JSONObject], *, max_entities: int, max_bytes: int
+    entities: Sequence[JSONObject],
+    *,
+    max_entities: int,
+    max_bytes: int,
+    serialised: Sequence[bytes] | None = None,
 ) -> list[EntityBatch]:
     """Cut ``entities`` into consecutive batches, keeping input order.
 
     Every batch holds at most ``max_entities`` entities and its :meth:`EntityBatch.body` is at most
     ``max_bytes`` long, except a batch made of one entity that is bigger than ``max_bytes`` on its
     own: that one is sent alone and the server decides (a 413 then fails just that entity).
-    Entities are serialised with orjson, the same bytes that go on the wire.
+    Entities are serialised with orjson, the same bytes that go on the wire, unless
+    ``serialised`` already holds them (``serialised[i]`` must be ``orjson.dumps(entities[i])``).
     """
     batches: list[EntityBatch] = []
     indices: list[int] = []
@@ -78,7 +83,7 @@ def split_batches(
         size = len(_PREFIX) + len(_SUFFIX)
 
     for index, entity in enumerate(entities):
-        part = orjson.dumps(entity)
+        part = orjson.dumps(entity) if serialised is None else serialised[index]
         added = len(part) + (1 if parts else 0)  # the separating comma
         if parts and (len(parts) >= max_entities or size + added > max_bytes):
             flush()

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
+from shoal.content_digest import body_digest, may_repeat
 from shoal.errors import CatalogUnavailableError, ConfigError, LoadError, ShoalError
 from shoal.sync.catalog_client.batching import EntityBatch, split_batches
 from shoal.sync.catalog_client.limits import ClientLimits
@@ -310,6 +311,7 @@ class CatalogClient:
         merge: bool,
         create_missing_related_entities: bool,
         run_id: str | None = None,
+        parts: Sequence[bytes] | None = None,
     ) -> UpsertResult:
         """Upsert ``entities`` of ``blueprint``; per-entity refusals come back in the result.
 
@@ -322,7 +324,8 @@ class CatalogClient:
         count as errors, so every input index lands in exactly one of ``entities``/``errors``.
 
         ``run_id`` is passed as ``ocean_info_resync_id`` (with ``ocean_info_event_type=resync``)
-        so the catalog can attribute writes to a run.
+        so the catalog can attribute writes to a run. ``parts``, if given, holds each entity
+        already serialised with ``orjson.dumps`` (it is sent as is).
 
         Raises :class:`LoadError` (naming blueprint, status and server message) if the catalog
         refuses a whole batch with a 4xx, e.g. an unknown blueprint, and
@@ -342,11 +345,83 @@ class CatalogClient:
             entities,
             max_entities=self._limits.max_batch_entities,
             max_bytes=self._limits.max_batch_bytes,
+            serialised=parts,
         )
         results = await _all_or_first_error(
             self._upsert_bulk(blueprint, batch, params) for batch in batches
         )
         return UpsertResult.combine(results)
+
+    async def confirm_unchanged(
+        self,
+        blueprint: str,
+        entities: Sequence[JSONObject],
+        *,
+        merge: bool,
+        create_missing_related_entities: bool,
+        run_id: str | None = None,
+        digests: Sequence[str | None] | None = None,
+    ) -> frozenset[int] | None:
+        """Positions of ``entities`` that the catalog confirms unchanged by digest (Shoal only).
+
+        Sends ``POST /v1/blueprints/{bp}/entities/unchanged`` with each entity's identifier and
+        :func:`~shoal.content_digest.body_digest` instead of its body, in batches of
+        ``limits.max_batch_entities``; the catalog stamps the confirmed ones as written,
+        exactly as an upsert of the same bodies would, so only the others need
+        :meth:`upsert_entities`. Entities whose write may not repeat (search queries) are never
+        asked about. ``digests``, if given, holds each entity's digest already (None: do not
+        ask about it). Returns None when the catalog does not know the endpoint (Port).
+        """
+        asked: list[tuple[int, str, str]] = []
+        for index, entity in enumerate(entities):
+            if digests is not None:
+                digest = digests[index]
+            else:
+                digest = body_digest(entity) if may_repeat(entity) else None
+            if digest is not None:
+                asked.append((index, entity["identifier"], digest))
+        if not asked:
+            return frozenset()
+        params: Params = [
+            ("merge", _flag(merge)),
+            ("create_missing_related_entities", _flag(create_missing_related_entities)),
+            *self._run_params(run_id),
+        ]
+        size = self._limits.max_batch_entities
+        chunks = [asked[start : start + size] for start in range(0, len(asked), size)]
+        answers = await _all_or_first_error(
+            self._confirm_chunk(blueprint, chunk, params) for chunk in chunks
+        )
+        confirmed: set[int] = set()
+        for answer in answers:
+            if answer is None:
+                return None
+            confirmed.update(answer)
+        return frozenset(confirmed)
+
+    async def _confirm_chunk(
+        self, blueprint: str, chunk: list[tuple[int, str, str]], params: Params
+    ) -> list[int] | None:
+        what = f"confirm {len(chunk)} unchanged entities of blueprint {blueprint!r}"
+        path = f"/blueprints/{_segment(blueprint)}/entities/unchanged"
+        body = {"entities": [{"identifier": i, "digest": d} for _, i, d in chunk]}
+        response = await self._session.request(
+            "POST", path, what=what, params=params, body=body, exporter=True
+        )
+        if response.status_code in _UNSUPPORTED_STATUSES:
+            return None
+        if not response.is_success:
+            raise self._load_error(blueprint, response)
+        positions = json_object(response, what).get("unchanged")
+        if not isinstance(positions, list):
+            return []
+        return [
+            chunk[position][0]
+            for position in positions
+            if isinstance(position, int)
+            and not isinstance(position, bool)
+            and 0 <= position < len(chunk)
+        ]
 
     async def delete_entities(
         self,

@@ -152,6 +152,8 @@ class CompiledResource:
             tier, evaluate = "constant", _constant(_jq.first_output(program, None))
         elif (segments := parse_path(text)) is not None:
             tier, evaluate = "path", _path(make_getter(segments), program)
+            if len(segments) == 1 and isinstance(segments[0].key, str) and not segments[0].optional:
+                evaluate = _top_key(segments[0].key, evaluate)
         elif (combined := native_combination(text, _constant_value)) is not None:
             tier, evaluate = "path", _path(combined, program)
         elif not fusable or _UNFUSABLE.search(text):
@@ -178,29 +180,42 @@ class CompiledResource:
         batch = MappedBatch()
         units = self._expander.expand(items, batch) if self._expander else _units(items)
         passing, rows = self._select(units, batch)
-        null_on_error = self.on_field_error == "null"
-        leaves = self._leaves
+        evaluators = [leaf.evaluate for leaf in self._leaves]
+        build = self._build
         for (index, element, item), row in zip(passing, rows, strict=True):
-            values: list[Any] = []
-            for leaf in leaves:
-                try:
-                    values.append(leaf.evaluate(item, row))
-                except _jq.JqError as exc:
-                    if null_on_error:
-                        values.append(None)
-                        continue
-                    batch.errors.append(ItemError(index, element, leaf.field, str(exc), item))
-                    break
+            try:
+                values = [evaluate(item, row) for evaluate in evaluators]
+            except _jq.JqError:  # evaluation has no side effects: redo it leaf by leaf
+                found = self._values_one_by_one(index, element, item, row, batch)
+                if found is None:
+                    continue
+                values = found
+            entity = build(values)
+            if entity["identifier"] and entity["blueprint"]:
+                batch.entities.append(entity)
             else:
-                entity = self._build(values)
-                if entity["identifier"] and entity["blueprint"]:
-                    batch.entities.append(entity)
-                else:
-                    key = "blueprint" if entity["identifier"] else "identifier"
-                    message = missing_key_message(key, entity[key])
-                    batch.errors.append(ItemError(index, element, key, message, item))
+                key = "blueprint" if entity["identifier"] else "identifier"
+                message = missing_key_message(key, entity[key])
+                batch.errors.append(ItemError(index, element, key, message, item))
         batch.errors.sort(key=_error_order)
         return batch
+
+    def _values_one_by_one(
+        self, index: int, element: int | None, item: Any, row: Any, batch: MappedBatch
+    ) -> list[Any] | None:
+        """The leaf values of an item some leaf raised on: None (and an item error) under the
+        ``error`` policy, the value None for each raising leaf under ``null``."""
+        values: list[Any] = []
+        for leaf in self._leaves:
+            try:
+                values.append(leaf.evaluate(item, row))
+            except _jq.JqError as exc:
+                if self.on_field_error == "null":
+                    values.append(None)
+                    continue
+                batch.errors.append(ItemError(index, element, leaf.field, str(exc), item))
+                return None
+        return values
 
     def _select(
         self, units: list[_Unit], batch: MappedBatch
@@ -262,6 +277,30 @@ def _path(getter: Callable[[Any], Any], program: Any) -> _Evaluate:
             return _jq.first_output(program, item)
 
     return evaluate
+
+
+def _top_key(key: str, general: _Evaluate) -> _Evaluate:
+    """``.key`` on the usual item (a dict holding a string, a small int, null): the value as
+    is; anything else takes the general path (canonical form, missing keys, libjq)."""
+
+    def evaluate(item: Any, row: list[Any] | None) -> Any:
+        if type(item) is dict:
+            value: Any = item.get(key)
+            kind = type(value)
+            if kind is str:
+                if value.isascii():
+                    return value
+            elif value is None:
+                if key in item:
+                    return None
+            elif kind is int and -_EXACT_INT <= value <= _EXACT_INT:
+                return value
+        return general(item, row)
+
+    return evaluate
+
+
+_EXACT_INT = 2**53
 
 
 def _isolated(program: Any) -> _Evaluate:
