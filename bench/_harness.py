@@ -309,7 +309,7 @@ def wait_for(check: Any, timeout: float, what: str, interval: float = 0.005) -> 
     deadline = time.monotonic() + timeout
     while True:
         value = check()
-        if value is not None:
+        if value is not None and value is not False:
             return value
         if time.monotonic() > deadline:
             message = f"timed out after {timeout:.0f} s waiting for {what}"
@@ -457,7 +457,12 @@ def measure_abort(
     write_control(integration.control, persons=persons, generation=0)
     latencies: list[float] = []
     sent = catalog.trigger()
-    for _ in range(samples):
+    attempts = 0
+    while len(latencies) < samples:
+        attempts += 1
+        if attempts > 3 * samples:
+            message = f"runs of {persons:,} persons end before {write_for} s of writes"
+            raise RuntimeError(message)
         begun = sent
         wait_for(lambda b=begun: integration.log.run_started_after(b), timeout, "a run to start")
         # wait until the run is writing, then a little longer
@@ -469,10 +474,20 @@ def measure_abort(
         time.sleep(write_for)
         run_ids = {w["run"] for w in integration.log.writes() if w["s"] >= begun}
         sent = catalog.trigger()
-        stopped = wait_for(
-            lambda s=sent: integration.log.aborted_after(s), timeout, "the run to abort"
-        )
+
+        def outcome(b: float = begun, s: float = sent) -> tuple[str, float] | None:
+            stopped = integration.log.aborted_after(s)
+            if stopped is not None:
+                return "aborted", stopped
+            run = integration.log.run_after(b)
+            if run is not None and run.status != "aborted" and run.end <= s:
+                return "finished first", run.end  # no run to abort: the sample does not count
+            return None
+
+        what, stopped = wait_for(outcome, timeout, "the run to abort")
         wait_for(lambda s=sent: integration.log.run_started_after(s), timeout, "the next run")
+        if what != "aborted":
+            continue
         last_write = max(
             (w["e"] for w in integration.log.writes() if w["run"] in run_ids), default=sent
         )

@@ -24,7 +24,10 @@ OCEAN_VERSION = "0.56.2"
 """The pinned port-ocean release the benchmark compares against."""
 
 INTEGRATION_TYPE = "fake"
-SRC = Path(__file__).resolve().parents[1] / "src" / "shoal"
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "shoal"
+OCEAN_PINS = ROOT / "compat" / "ocean-constraints.txt"
+"""Every dependency of port-ocean pinned (the compatibility suite's lock, same Ocean version)."""
 
 # The generator modules and what they import, copied verbatim under the same package names.
 _COPIED = (
@@ -48,6 +51,14 @@ print(json.dumps([platform.python_version(), *(m.version(n) for n in names)]))
 
 class OceanUnavailable(Exception):  # noqa: N818 - a reason to skip, carried to the report
     """Ocean cannot run here (no Python >= 3.12, or its install failed)."""
+
+
+def _pinned(name: str) -> str:
+    """``name==version`` as Shoal's own lock (constraints.txt) pins it."""
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.lower().startswith(f"{name}=="):
+            return line.strip()
+    return name
 
 
 def _python_candidates(explicit: str | None) -> list[str]:
@@ -92,8 +103,10 @@ def ensure_venv(bench_dir: Path, python: str | None, say: Callable[[str], None])
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
+                "-c",
+                str(OCEAN_PINS),
                 f"port-ocean[cli]=={OCEAN_VERSION}",
-                "orjson",  # the fake generator's one dependency
+                _pinned("orjson"),  # the fake generator's one dependency
             ],
             check=True,
         )

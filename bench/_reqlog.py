@@ -5,7 +5,8 @@ frameworks are then observed the same way. :func:`install` wraps ``httpx.AsyncCl
 and appends one line per request of interest, when it ends (answered, failed or cancelled):
 
 * ``{"k": "write", "run": <ocean_info_resync_id>, "s": start, "e": end}`` for entity writes
-  (bulk/single upserts and bulk deletes);
+  (bulk/single upserts, bulk deletes, and Shoal's unchanged-by-digest confirmations, which
+  stamp the entities they confirm);
 * ``{"k": "state", "status": ..., "start": lastResyncStart, "end": lastResyncEnd, "s", "e"}``
   for ``PATCH /v1/integration/{id}/resync-state``, whose body carries the integration's own
   account of when a resync started and ended;
@@ -47,7 +48,9 @@ def install(path: str) -> None:
 def _describe(request: httpx.Request) -> dict[str, Any] | None:
     path = request.url.path
     if request.method == "POST" and (
-        path.endswith(("/entities/bulk", "/entities", "/bulk/entities/delete"))
+        path.endswith(
+            ("/entities/bulk", "/entities", "/bulk/entities/delete", "/entities/unchanged")
+        )
     ):
         return {"k": "write", "run": request.url.params.get("ocean_info_resync_id")}
     if request.method == "PUT" and "/runs/" in path:  # Shoal's run history (an aborted run

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+import httpx
+
 from bench import _ocean
 from bench._harness import (
     Catalog,
@@ -154,7 +156,7 @@ def bench_size(
                 f"  {framework:5} abort p50 {Latencies.p50(lat.abort_ms):.1f} ms "
                 f"{[round(x, 1) for x in lat.abort_ms]}"
             )
-    except (RuntimeError, TimeoutError) as exc:
+    except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
         row.error = str(exc)
         say(f"  {framework} {persons:,}: {exc}")
     finally:
@@ -310,6 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, fewer samples")
     parser.add_argument("--sizes", type=parse_sizes, help="persons per row, e.g. 10000,100000")
     parser.add_argument("--no-ocean", action="store_true", help="skip the Ocean rows")
+    parser.add_argument("--no-shoal", action="store_true", help="skip the Shoal rows")
     parser.add_argument(
         "--ocean-max",
         type=int,
@@ -323,7 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sizes = args.sizes or ((10_000, 50_000) if args.quick else (10_000, 100_000, 1_000_000))
     ocean_sizes = () if args.no_ocean else tuple(s for s in sizes if s <= args.ocean_max)
-    latency_size = max((s for s in sizes if s <= 100_000), default=min(sizes))
+    # both frameworks at the same, smallest size: Ocean's runs must end between trigger samples
+    latency_size = min(sizes)
     plan = Plan(
         sizes,
         ocean_sizes,
@@ -353,17 +357,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             latency = (
                 (plan.trigger_samples, plan.abort_samples) if persons == plan.latency_size else None
             )
-            say(f"Shoal, {persons:,} persons")
-            rows.append(
-                bench_size(
-                    "Shoal",
-                    start_shoal,
-                    persons,
-                    root / f"shoal-{persons}",
-                    latency=latency,
-                    say=say,
+            if not args.no_shoal:
+                say(f"Shoal, {persons:,} persons")
+                rows.append(
+                    bench_size(
+                        "Shoal",
+                        start_shoal,
+                        persons,
+                        root / f"shoal-{persons}",
+                        latency=latency,
+                        say=say,
+                    )
                 )
-            )
             if ocean_starter is not None and persons in plan.ocean_sizes:
                 last_ocean = persons == max(plan.ocean_sizes)
                 ocean_latency = latency or (

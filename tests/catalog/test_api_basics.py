@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
 import os
 import stat
 
 import httpx
 import orjson
+import pytest
 
 from shoal.catalog.server import RunningCatalog
+from tests.catalog.helpers import create_blueprint
 from tests.conftest import admin_credentials
 
 
@@ -99,3 +103,29 @@ async def test_swagger_ui_is_served_offline_with_authorize(admin: httpx.AsyncCli
     )
     patch = spec["paths"]["/v1/integration/{identifier}"]["patch"]
     assert patch["tags"] == ["Integrations"]
+
+
+async def test_client_gone_mid_body_is_no_server_error(
+    catalog: RunningCatalog, admin: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An aborted resync cancels its uploads: a body cut short writes nothing, logs no error."""
+    await create_blueprint(admin, {"identifier": "svc"})
+    host, port = catalog.url.removeprefix("http://").split(":")
+    token = admin.headers["Authorization"]
+    _reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /v1/blueprints/svc/entities/bulk HTTP/1.1\r\n"
+        + f"Host: {host}\r\nAuthorization: {token}\r\n".encode()
+        + b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+        + b'{"entities": [{"identifier": "half-'
+    )
+    await writer.drain()
+    await asyncio.sleep(0.1)
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.sleep(0.2)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+    listed = await admin.get("/v1/blueprints/svc/entities")
+    assert listed.status_code == 200
+    assert listed.json()["entities"] == []

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from shoal.catalog.api.responses import JSONResponse
@@ -59,6 +60,13 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message)
 
 
+async def _client_disconnect(request: Request, _exc: Exception) -> Response:
+    # The client went away while sending its body (an aborted resync cancels its requests):
+    # nothing was read, so nothing was written; no one is left to read the answer either.
+    log.debug("client disconnected during %s %s", request.method, request.url.path)
+    return error_response(400, "client_disconnected", "the client disconnected mid-request")
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "the server failed to handle this request")
@@ -68,4 +76,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CatalogError, _catalog_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)
     app.add_exception_handler(Exception, _unexpected)
