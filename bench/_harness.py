@@ -227,6 +227,11 @@ class Catalog:
 # --- what the integration process logs ---------------------------------------------------------
 
 
+def _same_moment(value: str | None, moment: float) -> bool:
+    stamp = _ts(value)
+    return stamp is not None and abs(stamp - moment) < 0.001
+
+
 def _ts(value: str | None) -> float | None:
     if not value:
         return None
@@ -277,19 +282,21 @@ class RequestLog:
         return None
 
     def run_after(self, moment: float) -> Run | None:
-        """The first run started after ``moment``, once it has ended."""
+        """The first run started after ``moment``, once it has ended (a Shoal run that was
+        aborted reports so in its own record only, not in the resync state)."""
         start: float | None = None
         for record in self.records():
-            if record["k"] != "state":
-                continue
+            kind, status = record["k"], record.get("status")
             if start is None:
-                if record["status"] == "running":
+                if kind == "state" and status == "running":
                     begun = _ts(record["start"])
                     if begun is not None and begun >= moment:
                         start = begun
-            elif record["status"] in TERMINAL:
+            elif (kind == "state" and status in TERMINAL) or (
+                kind == "run" and status == "aborted" and _same_moment(record.get("start"), start)
+            ):
                 end = _ts(record["end"]) or record["s"]
-                return Run(start, end, record["status"])
+                return Run(start, end, status)
         return None
 
     def aborted_after(self, moment: float) -> float | None:

@@ -10,8 +10,8 @@ and appends one line per request of interest, when it ends (answered, failed or 
 * ``{"k": "state", "status": ..., "start": lastResyncStart, "end": lastResyncEnd, "s", "e"}``
   for ``PATCH /v1/integration/{id}/resync-state``, whose body carries the integration's own
   account of when a resync started and ended;
-* ``{"k": "run", "status": ..., "end": endedAt, "s", "e"}`` for Shoal's run reports
-  (``PUT /v1/integration/{id}/runs/{run}``), where a Shoal run it aborted is reported.
+* ``{"k": "run", "status": ..., "start": startedAt, "end": endedAt, "s", "e"}`` for Shoal's run
+  reports (``PUT /v1/integration/{id}/runs/{run}``), where a Shoal run it aborted is reported.
 
 Times are ``time.time()`` seconds; the benchmark runs every process on one machine.
 """
@@ -55,7 +55,12 @@ def _describe(request: httpx.Request) -> dict[str, Any] | None:
         return {"k": "write", "run": request.url.params.get("ocean_info_resync_id")}
     if request.method == "PUT" and "/runs/" in path:  # Shoal's run history (an aborted run
         body = _json(request)  # is reported here only: the run replacing it owns resyncState)
-        return {"k": "run", "status": body.get("status"), "end": body.get("endedAt")}
+        return {
+            "k": "run",
+            "status": body.get("status"),
+            "start": body.get("startedAt"),
+            "end": body.get("endedAt"),
+        }
     if request.method == "PATCH" and path.endswith("/resync-state"):
         body = _json(request)
         return {

@@ -173,3 +173,36 @@ async def test_a_handler_raising_cancelled_error_fails_its_kind_not_the_run(
     assert squad.status.value == "failed"
     assert next(k for k in record.kinds if k.kind == "service").status.value == "completed"
     assert record.delete_phase.status == "skipped"
+
+
+class ListingTransport(LoggingTransport):
+    """Counts the entities the catalog listed to the delete phase."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listed: list[dict[str, Any]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        if request.url.path.endswith("/datasource-entities"):
+            await response.aread()
+            self.listed.extend(response.json()["entities"])
+        return response
+
+
+async def test_the_delete_phase_lists_only_entities_this_run_did_not_stamp(
+    catalog: RunningCatalog,
+) -> None:
+    config = mapping(delete_dependents=False)
+    services = [(f"svc-{i}", "core") for i in range(30)]
+    first = await run_once(catalog, make_integration(["core"], services, config))
+    assert first.status is RunStatus.COMPLETED
+    assert first.delete_phase.owned == 31
+
+    transport = ListingTransport()
+    second = await run_once(catalog, make_integration(["core"], services[:29], config), transport)
+    assert second.status is RunStatus.COMPLETED, second.to_json()
+    # every kept entity was stamped by the run: only the stale one is listed, not all 31
+    assert transport.listed == [{"blueprint": "service", "identifier": "svc-29"}]
+    assert (second.delete_phase.owned, second.delete_phase.stale) == (31, 1)
+    assert await identifiers(catalog, "service") == {f"svc-{i}" for i in range(29)}

@@ -120,6 +120,9 @@ class _Seen:
     def __contains__(self, key: tuple[str, str]) -> bool:
         return key[1] in self.by_blueprint.get(key[0], ())
 
+    def __len__(self) -> int:
+        return sum(len(identifiers) for identifiers in self.by_blueprint.values())
+
 
 class Resync:
     """One run over all resources of the mapping config."""
@@ -406,19 +409,23 @@ class Resync:
             return
         phase.status = "running"
         self._notify()
-        # Only the owned entities this run did not see are kept (a million owned entities
-        # need not be held in memory to find the few stale ones), plus how many were owned.
+        # Every entity this run wrote or confirmed was stamped after the run started, so only
+        # the owned entities last updated before that are listed: the stale candidates, not
+        # the million that were just seen. (A clock difference between integration and
+        # catalog lists some seen ones too, which are skipped here, or leaves an entity
+        # stamped by someone else meanwhile for the next run: never one deletion too many.)
         unseen: list[tuple[str, str]] = []
-        owned = 0
         seen = self._seen
         async for page in self._client.iter_datasource_entities(
-            self._client.datasource_prefix, self._client.datasource_suffix
+            self._client.datasource_prefix,
+            self._client.datasource_suffix,
+            before=self.record.started_at,
         ):
-            owned += len(page)
             for entity in page:
                 key = (entity["blueprint"], entity["identifier"])
                 if key not in seen:
                     unseen.append(key)
+        owned = len(seen) + len(unseen)  # what this run saw is owned by it: it just wrote it
         related_blueprints = await self._relation_targets_by_name()
         protected = {
             (related_blueprints[(blueprint, name)], identifier)

@@ -75,5 +75,6 @@ class ClientLimits:
 PORT_LIMITS = ClientLimits()
 """Port's documented limits; the default."""
 
-SHOAL_LIMITS = ClientLimits(max_batch_entities=500, max_batch_bytes=4 * MIB)
-"""Larger batches for Shoal catalogs (they accept 500 entities / 4 MiB per bulk request)."""
+SHOAL_LIMITS = ClientLimits(max_batch_entities=1000, max_batch_bytes=4 * MIB)
+"""Larger batches for Shoal catalogs (they accept 1000 entities / 16 MiB per bulk request by
+default); the runner's ``batch_size`` (``SHOAL_BATCH_SIZE``) replaces the entity count."""
