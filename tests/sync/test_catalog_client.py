@@ -1130,3 +1130,36 @@ async def test_event_stream_refreshes_token_on_401() -> None:
     async with make_client(server) as client, client.iter_events("x") as stream:
         assert [event.data async for event in stream] == ["1"]
     assert server.token_calls == 2
+
+
+async def test_lease_and_run_reports_never_queue_behind_entity_writes() -> None:
+    """A delete phase fans out hundreds of requests: the lease renewal and the heartbeat must
+    not wait for all of them, or the lease expires mid-run."""
+    release = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/bulk/entities/delete"):
+            await release.wait()
+            return reply(200, {"ok": True, "deletedEntities": body_of(request)["entities"]})
+        if request.url.path.endswith("/lease"):
+            lease = {"integration": "it", "holder": "me", "expiresAt": "2026-11-27T00:00:00Z"}
+            return reply(200, {"ok": True, "lease": lease})
+        return reply(200, {"ok": True})
+
+    client = make_client(handler, limits=ClientLimits(max_concurrency=1, delete_batch_size=1))
+    try:
+        deleting = asyncio.create_task(
+            client.delete_entities("svc", ["a", "b", "c"], delete_dependents=False)
+        )
+        await asyncio.sleep(0.05)  # one delete holds the only slot, two wait for it
+        async with asyncio.timeout(2):
+            lease = await client.acquire_lease("it", "me", 15)
+            await client.heartbeat_run("it", "run_1")
+        assert lease is not None and lease["holder"] == "me"
+        assert not deleting.done()
+        release.set()
+        async with asyncio.timeout(2):
+            await deleting
+    finally:
+        release.set()
+        await client.aclose()

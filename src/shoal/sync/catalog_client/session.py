@@ -7,6 +7,7 @@ a status means for a given endpoint is the client's business, not this module's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -34,6 +35,7 @@ Params = Sequence[tuple[str, str]]
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _UNKNOWN_TOKEN_LIFETIME = 300.0
+_NO_SLOT = contextlib.nullcontext()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,11 @@ class CatalogSession:
         ``policy`` defaults to IDEMPOTENT for GET/PUT/DELETE and exporter (entity endpoint)
         requests, UNSAFE otherwise. ``what`` names the operation in errors and logs.
 
+        Entity requests (``exporter``) share ``limits.max_concurrency`` slots; the others (run
+        lease, run reports, resync state: a few per second at most) never wait for one, so a
+        long queue of writes, such as a delete phase's, cannot hold up the lease renewal or the
+        heartbeat until the lease expires.
+
         The response may have any status the policy does not retry; callers interpret it. A 401
         refreshes the token and retries once. Raises :class:`CatalogUnavailableError` when
         attempts run out.
@@ -136,7 +143,7 @@ class CatalogSession:
             )
             try:
                 # The slot is held for the exchange only, never across a backoff sleep.
-                async with self._semaphore:
+                async with self._semaphore if exporter else _NO_SLOT:
                     response = await self._http.send(request)
             except httpx.RequestError as exc:
                 if not policy.retries_error(exc) or attempt >= self._limits.max_attempts:
