@@ -189,7 +189,7 @@ class Resync:
     async def _run_kind(self, resource: Any, progress: KindProgress) -> None:
         progress.status = KindStatus.RUNNING
         self._notify()
-        loading: asyncio.Task[_Loaded] | None = None
+        loading: asyncio.Task[_Loaded | Exception] | None = None
         try:
             if not self._integration.has_kind(resource.kind):
                 message = f"the integration has no handler for kind {resource.kind!r}"
@@ -209,12 +209,12 @@ class Resync:
                         groups = self._group_by_blueprint(mapped.entities)
                     except Exception:
                         if loading is not None:  # an error of the page before comes first
-                            self._settle(await loading, progress)
+                            self._settle(_loaded(await loading), progress)
                         progress.fetched += len(batch)
                         raise
                     loaded = None
                     if loading is not None:
-                        loaded = await loading
+                        loaded = _loaded(await loading)
                         loading = None
                         if loaded.refused:
                             self._settle(loaded, progress)  # raises KindError
@@ -225,12 +225,13 @@ class Resync:
                         if loaded is not None:
                             self._settle(loaded, progress)
                         raise
-                    loading = asyncio.create_task(self._load(groups))
+                    # in the run's task group; its error is handed over, not raised there
+                    loading = self._group.create_task(self._load_outcome(groups))
                     if loaded is not None:  # its bookkeeping while the next page loads
                         self._settle(loaded, progress)
                     self._notify()
                 if loading is not None:
-                    self._settle(await loading, progress)
+                    self._settle(_loaded(await loading), progress)
                     loading = None
         except KindError as exc:
             self._fail_kind(progress, str(exc))
@@ -284,6 +285,14 @@ class Resync:
                 if group.digests is not None:
                     group.digests.append(json_digest(part) if may_repeat(entity) else None)
         return groups
+
+    async def _load_outcome(self, groups: dict[str, _Group]) -> _Loaded | Exception:
+        """:meth:`_load`'s result, or the exception it raised: a task of the run's task group
+        must not fail the group (that would stop every kind); the kind awaiting it raises it."""
+        try:
+            return await self._load(groups)
+        except Exception as exc:  # noqa: BLE001 - re-raised by _loaded in the kind's own task
+            return exc
 
     async def _load(self, groups: dict[str, _Group]) -> _Loaded:
         # every blueprint's upsert finishes (or fails) before the kind moves on: none keeps
@@ -555,6 +564,12 @@ def _relation_identifiers(value: Any) -> Iterable[str]:
     if isinstance(value, list):
         return (v for v in value if isinstance(v, str))
     return ()
+
+
+def _loaded(outcome: _Loaded | Exception) -> _Loaded:
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 async def _map(compiled: CompiledResource, batch: RawBatch) -> MappedBatch:
