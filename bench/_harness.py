@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -501,13 +501,3 @@ def measure_abort(
         latencies.append((max(stopped, last_write) - sent) * 1000)
     wait_for(lambda: integration.log.run_after(sent), timeout, "the last run to end", 0.05)
     return latencies
-
-
-@contextlib.contextmanager
-def started(*closers: Any) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        for closer in closers:
-            with contextlib.suppress(Exception):
-                closer()
