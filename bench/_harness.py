@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from shoal.catalog.server import free_port
 from shoal.integrations.fake import org_shape, person_present
 
 IDENTIFIER = "fake-org"
@@ -130,15 +131,6 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- the catalog -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from shoal.catalog.api.deps import (
     Caller,
     CatalogRoute,
+    Services,
     ServicesDep,
     datasource_for,
     raw_tail,
@@ -20,6 +21,7 @@ from shoal.catalog.store import WriteOptions
 from shoal.catalog.store.entities import parse_search_body
 from shoal.clock import from_iso
 from shoal.errors import CatalogError, InvalidInputError, NotFoundError, PayloadTooLargeError
+from shoal.types import JSONObject
 
 router = APIRouter(prefix="/v1", tags=["Entities"], route_class=CatalogRoute)
 
@@ -45,6 +47,21 @@ def _flag(value: str | None, default: bool) -> bool:
     raise InvalidInputError(message)
 
 
+def _json_body(schema: JSONObject, example: Any = None) -> JSONObject:
+    """``openapi_extra`` documenting a required JSON request body (the routes read it raw)."""
+    content: JSONObject = {"schema": schema}
+    if example is not None:
+        content["example"] = example
+    return {"requestBody": {"content": {"application/json": content}, "required": True}}
+
+
+def _check_bulk_size(services: Services, count: int) -> None:
+    limit = services.settings.max_bulk_entities
+    if count > limit:
+        message = f"at most {limit} entities per bulk request; got {count}"
+        raise PayloadTooLargeError(message)
+
+
 def _options(
     request: Request,
     caller: Principal,
@@ -65,14 +82,7 @@ def _options(
 @router.post(
     "/blueprints/{blueprint}/entities",
     summary="Create or update one entity",
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": {"type": "object"}, "example": _ENTITY_EXAMPLE}
-            },
-            "required": True,
-        }
-    },
+    openapi_extra=_json_body({"type": "object"}, example=_ENTITY_EXAMPLE),
 )
 async def upsert_entity(
     blueprint: str,
@@ -123,21 +133,14 @@ def _error_from(error: dict[str, Any]) -> CatalogError:
 @router.post(
     "/blueprints/{blueprint}/entities/bulk",
     summary="Create or update many entities of one blueprint",
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {"entities": {"type": "array", "items": {"type": "object"}}},
-                        "required": ["entities"],
-                    },
-                    "example": {"entities": [_ENTITY_EXAMPLE]},
-                }
-            },
-            "required": True,
-        }
-    },
+    openapi_extra=_json_body(
+        {
+            "type": "object",
+            "properties": {"entities": {"type": "array", "items": {"type": "object"}}},
+            "required": ["entities"],
+        },
+        example={"entities": [_ENTITY_EXAMPLE]},
+    ),
 )
 async def upsert_entities(
     blueprint: str,
@@ -156,10 +159,7 @@ async def upsert_entities(
     if not isinstance(entities, list):
         message = 'the body must be {"entities": [...]}'
         raise InvalidInputError(message)
-    limit = services.settings.max_bulk_entities
-    if len(entities) > limit:
-        message = f"at most {limit} entities per bulk request; got {len(entities)}"
-        raise PayloadTooLargeError(message)
+    _check_bulk_size(services, len(entities))
     result = await services.store.entities.upsert(blueprint, entities, options, stored=False)
     services.metrics.entities_written.inc(len(result.entities))
     services.metrics.entity_errors.inc(len(result.errors))
@@ -172,37 +172,28 @@ async def upsert_entities(
 @router.post(
     "/blueprints/{blueprint}/entities/unchanged",
     summary="Confirm unchanged entities by digest (Shoal)",
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {
-                    "schema": {
+    openapi_extra=_json_body(
+        {
+            "type": "object",
+            "properties": {
+                "entities": {
+                    "type": "array",
+                    "items": {
                         "type": "object",
                         "properties": {
-                            "entities": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "properties": {
-                                        "identifier": {"type": "string"},
-                                        "digest": {"type": "string"},
-                                    },
-                                    "required": ["identifier", "digest"],
-                                },
-                            }
+                            "identifier": {"type": "string"},
+                            "digest": {"type": "string"},
                         },
-                        "required": ["entities"],
-                    },
-                    "example": {
-                        "entities": [
-                            {"identifier": "payments", "digest": "9f0e4c1d2b3a4f5e6d7c8b9a0f1e2d3c"}
-                        ]
+                        "required": ["identifier", "digest"],
                     },
                 }
             },
-            "required": True,
-        }
-    },
+            "required": ["entities"],
+        },
+        example={
+            "entities": [{"identifier": "payments", "digest": "9f0e4c1d2b3a4f5e6d7c8b9a0f1e2d3c"}]
+        },
+    ),
 )
 async def confirm_unchanged(
     blueprint: str,
@@ -227,10 +218,7 @@ async def confirm_unchanged(
     ):
         message = 'the body must be {"entities": [{"identifier": "...", "digest": "..."}, ...]}'
         raise InvalidInputError(message)
-    limit = services.settings.max_bulk_entities
-    if len(items) > limit:
-        message = f"at most {limit} entities per request; got {len(items)}"
-        raise PayloadTooLargeError(message)
+    _check_bulk_size(services, len(items))
     same = await services.store.entities.confirm_unchanged(
         blueprint, [(item["identifier"], item["digest"]) for item in items], options
     )
@@ -241,20 +229,13 @@ async def confirm_unchanged(
 @router.post(
     "/blueprints/{blueprint}/bulk/entities/delete",
     summary="Delete many entities of one blueprint",
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {"entities": {"type": "array", "items": {"type": "string"}}},
-                        "required": ["entities"],
-                    }
-                }
-            },
-            "required": True,
+    openapi_extra=_json_body(
+        {
+            "type": "object",
+            "properties": {"entities": {"type": "array", "items": {"type": "string"}}},
+            "required": ["entities"],
         }
-    },
+    ),
 )
 async def delete_entities(
     blueprint: str,
@@ -335,26 +316,19 @@ async def delete_entity(
 @router.post(
     "/blueprints/entities/datasource-entities",
     summary="Entities written by one datasource (reconciliation)",
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "datasource_prefix": {"type": "string"},
-                            "datasource_suffix": {"type": "string"},
-                            "limit": {"type": "integer"},
-                            "before": {"type": "string"},
-                            "from": {"type": "string"},
-                        },
-                        "required": ["datasource_prefix", "datasource_suffix"],
-                    }
-                }
+    openapi_extra=_json_body(
+        {
+            "type": "object",
+            "properties": {
+                "datasource_prefix": {"type": "string"},
+                "datasource_suffix": {"type": "string"},
+                "limit": {"type": "integer"},
+                "before": {"type": "string"},
+                "from": {"type": "string"},
             },
-            "required": True,
+            "required": ["datasource_prefix", "datasource_suffix"],
         }
-    },
+    ),
 )
 async def datasource_entities(
     request: Request, caller: Caller, services: ServicesDep
@@ -394,20 +368,13 @@ async def datasource_entities(
 @router.post(
     "/entities/search",
     summary="Search entities",
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {
-                    "schema": {"type": "object"},
-                    "example": {
-                        "combinator": "and",
-                        "rules": [{"property": "$blueprint", "operator": "=", "value": "service"}],
-                    },
-                }
-            },
-            "required": True,
-        }
-    },
+    openapi_extra=_json_body(
+        {"type": "object"},
+        example={
+            "combinator": "and",
+            "rules": [{"property": "$blueprint", "operator": "=", "value": "service"}],
+        },
+    ),
 )
 async def search_entities(
     request: Request,
