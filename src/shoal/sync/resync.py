@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -28,6 +28,7 @@ from shoal.sync.catalog_client import CatalogClient, UpsertedEntity, UpsertResul
 from shoal.sync.integration import Integration, RawBatch
 from shoal.sync.mapping import CompiledResource, MappedBatch, MappingConfig, compile_resource
 from shoal.sync.run_record import KindProgress, KindStatus, RunRecord, RunStatus
+from shoal.sync.seen import SeenKeys
 from shoal.sync.unchanged import SEARCH_CHUNK, include_paths, is_unchanged, search_query
 from shoal.types import JSONObject
 
@@ -110,22 +111,6 @@ class DigestProbe:
             self._pause = self._skip
 
 
-@dataclass(slots=True)
-class _Seen:
-    """Entities this run wrote or confirmed, per blueprint: the delete phase keeps these."""
-
-    by_blueprint: dict[str, set[str]] = field(default_factory=dict)
-
-    def add(self, blueprint: str, identifiers: Iterable[str]) -> None:
-        self.by_blueprint.setdefault(blueprint, set()).update(identifiers)
-
-    def __contains__(self, key: tuple[str, str]) -> bool:
-        return key[1] in self.by_blueprint.get(key[0], ())
-
-    def __len__(self) -> int:
-        return sum(len(identifiers) for identifiers in self.by_blueprint.values())
-
-
 class Resync:
     """One run over all resources of the mapping config."""
 
@@ -144,7 +129,7 @@ class Resync:
         self._client = client
         self._config = config
         self._options = options or ResyncOptions()
-        self._seen = _Seen()
+        self._seen = SeenKeys()
         self._related: set[tuple[str, str, str]] = set()
         self._on_progress = on_progress
         self._probes: dict[str, DigestProbe] = {}

@@ -377,9 +377,7 @@ def _first_top_level_pipe(text: str) -> int | None:
     return None
 
 
-def native_combination(
-    text: str, constant: Callable[[str], Any]
-) -> Getter | None:
+def native_combination(text: str, constant: Callable[[str], Any]) -> Getter | None:
     """A getter for the two most common leaves after plain paths, else None.
 
     * ``PATH // OTHER`` (OTHER a plain path or a constant): PATH's value unless it is ``null``
