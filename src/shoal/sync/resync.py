@@ -8,8 +8,10 @@ runs no further kind and no delete phase, and the supervisor records it as abort
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -38,6 +40,10 @@ log = logging.getLogger("shoal.sync")
 
 PIPELINE_DEPTH = 2
 """Raw pages fetched ahead of mapping/loading: overlap without unbounded memory."""
+
+LOAD_DEPTH = 2
+"""Pages whose upserts are in flight at once. With two, the next page's request is read and
+parsed by the catalog while the previous one writes, and waits there to be written next."""
 
 MAP_SLICE = 50
 """Items mapped between two turns of the event loop (a page loads while the next is mapped)."""
@@ -174,7 +180,7 @@ class Resync:
     async def _run_kind(self, resource: Any, progress: KindProgress) -> None:
         progress.status = KindStatus.RUNNING
         self._notify()
-        loading: asyncio.Task[_Loaded | Exception] | None = None
+        loads: deque[asyncio.Task[_Loaded | Exception]] = deque()
         try:
             if not self._integration.has_kind(resource.kind):
                 message = f"the integration has no handler for kind {resource.kind!r}"
@@ -185,39 +191,26 @@ class Resync:
                 self._group, self._integration.fetch(resource.kind), resource.kind
             ) as pages:
                 async for batch in pages:
-                    # Page N+1 is mapped while page N loads; it is accounted for and sent only
-                    # once page N is stored, so writes keep the source's order and a refused
-                    # page stops the kind before anything after it is written.
+                    # Page N+1 is mapped while pages N-1 and N load: the next upsert already
+                    # waits at the catalog when one ends, so the catalog never waits for us.
                     try:
                         mapped = await _map(compiled, batch)
                         await asyncio.sleep(0)
                         groups = self._group_by_blueprint(mapped.entities)
                     except Exception:
-                        if loading is not None:  # an error of the page before comes first
-                            self._settle(_loaded(await loading), progress)
                         progress.fetched += len(batch)
+                        await self._drain(loads, progress)  # an error of a page before first
                         raise
-                    loaded = None
-                    if loading is not None:
-                        loaded = _loaded(await loading)
-                        loading = None
-                        if loaded.refused:
-                            self._settle(loaded, progress)  # raises KindError
                     progress.fetched += len(batch)
-                    try:
-                        self._account(mapped, progress)
-                    except KindError:
-                        if loaded is not None:
-                            self._settle(loaded, progress)
-                        raise
+                    if mapped.errors:
+                        await self._drain(loads, progress)
+                    self._account(mapped, progress)
+                    while len(loads) >= LOAD_DEPTH:
+                        await self._settle_oldest(loads, progress)
                     # in the run's task group; its error is handed over, not raised there
-                    loading = self._group.create_task(self._load_outcome(groups))
-                    if loaded is not None:  # its bookkeeping while the next page loads
-                        self._settle(loaded, progress)
+                    loads.append(self._group.create_task(self._load_outcome(groups)))
                     self._notify()
-                if loading is not None:
-                    self._settle(_loaded(await loading), progress)
-                    loading = None
+                await self._drain(loads, progress)
         except KindError as exc:
             self._fail_kind(progress, str(exc))
         except (LoadError, CatalogError, CatalogUnavailableError) as exc:
@@ -230,10 +223,33 @@ class Resync:
         else:
             progress.status = KindStatus.COMPLETED
         finally:
-            if loading is not None and not loading.done():  # aborted: stop writing now
-                loading.cancel()
-                await asyncio.wait({loading})
+            pending = [load for load in loads if not load.done()]
+            for load in pending:  # aborted: stop writing now
+                load.cancel()
+            if pending:
+                await asyncio.wait(pending)
         self._notify()
+
+    async def _settle_oldest(
+        self, loads: deque[asyncio.Task[_Loaded | Exception]], progress: KindProgress
+    ) -> None:
+        """Wait for the oldest load in flight and settle it. If the catalog refused it, the
+        kind stops: the loads sent after it are still awaited and counted, then it raises."""
+        outcome = await loads[0]
+        loads.popleft()
+        try:
+            self._settle(_loaded(outcome), progress)
+        except Exception:
+            with contextlib.suppress(Exception):
+                await self._drain(loads, progress)
+            raise
+
+    async def _drain(
+        self, loads: deque[asyncio.Task[_Loaded | Exception]], progress: KindProgress
+    ) -> None:
+        """Settle every load in flight, oldest first; raise the first one's error, if any."""
+        while loads:
+            await self._settle_oldest(loads, progress)
 
     def _fail_kind(self, progress: KindProgress, message: str) -> None:
         progress.status = KindStatus.FAILED
