@@ -10,11 +10,12 @@ client can ask about bodies by digest without sending them (``POST
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-__all__ = ["body_digest", "json_digest", "may_repeat", "row_digest"]
+__all__ = ["body_digest", "json_digest", "may_repeat", "row_digest", "row_digester"]
 
 _SIZE = 16
 
@@ -47,4 +48,17 @@ def json_digest(text: bytes) -> str:
 
 def row_digest(key: bytes, digest: str) -> str:
     """The digest a row keeps: ``digest`` of its body under the write ``key`` (see module)."""
-    return hashlib.blake2b(key + digest.encode(), digest_size=_SIZE).hexdigest()
+    return row_digester(key)(digest)
+
+
+def row_digester(key: bytes) -> Callable[[str], str]:
+    """:func:`row_digest` under one write ``key``, for a batch: the key (the blueprint's
+    schema, often kilobytes) is hashed once, not once per entity. Same digests."""
+    prefix = hashlib.blake2b(key, digest_size=_SIZE)
+
+    def digest_of(digest: str) -> str:
+        hashed = prefix.copy()
+        hashed.update(digest.encode())
+        return hashed.hexdigest()
+
+    return digest_of

@@ -33,7 +33,7 @@ from shoal.catalog.store import schema
 from shoal.catalog.store.blueprints import BlueprintStore
 from shoal.catalog.store.database import Database
 from shoal.clock import now_us
-from shoal.content_digest import body_digest, may_repeat, row_digest
+from shoal.content_digest import body_digest, may_repeat, row_digester
 from shoal.errors import CatalogError, InvalidInputError, NotFoundError
 from shoal.types import JSONObject
 
@@ -403,10 +403,11 @@ class EntityStore:
             blueprint = await self._blueprints.get(blueprint_id, conn)
             key = _write_key(blueprint, options)
             present = await self._stored_digests(conn, blueprint_id, list(counts))
+            row_digest = row_digester(key)
             same = [
                 position
                 for position, (identifier, digest) in enumerate(items)
-                if counts[identifier] == 1 and present.get(identifier) == row_digest(key, digest)
+                if counts[identifier] == 1 and present.get(identifier) == row_digest(digest)
             ]
             if same and not options.validation_only:
                 identifiers = [items[position][0] for position in same]
@@ -918,8 +919,9 @@ def _digests(bodies: Sequence[Any], key: bytes) -> list[str | None] | None:
             return None
         identifiers.append(identifier)
     repeated = {identifier for identifier, count in Counter(identifiers).items() if count > 1}
+    row_digest = row_digester(key)
     digests: list[str | None] = []
     for body, identifier in zip(bodies, identifiers, strict=True):
         digest = body_digest(body) if identifier not in repeated and may_repeat(body) else None
-        digests.append(None if digest is None else row_digest(key, digest))
+        digests.append(None if digest is None else row_digest(digest))
     return digests
