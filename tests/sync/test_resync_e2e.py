@@ -165,6 +165,43 @@ async def test_deletion_threshold_blocks_a_mass_delete(
     assert len(await owned(admin, "fakePerson")) == PERSONS
 
 
+async def test_a_refused_page_stops_its_kind_after_the_page_in_flight(
+    runner_settings: RunnerSettings, admin: httpx.AsyncClient
+) -> None:
+    await run_once(runner_settings, FakeSettings(persons=PERSONS, page_size=50))
+    config = (await admin.get("/v1/integration/fake-org")).json()["integration"]["config"]
+    person = next(r for r in config["resources"] if r["kind"] == "fake-person")
+    # every title changes; person-60 (page 2 of 4) gets one the catalog refuses
+    person["port"]["entity"]["mappings"]["title"] = (
+        'if .id == "person-60" then 5 else .name + " (renamed)" end'
+    )
+    await admin.patch(
+        "/v1/integration/fake-org/config",
+        json={"config": config},
+        headers={"x-skip-resync": "true"},
+    )
+    record = await run_once(runner_settings, FakeSettings(persons=PERSONS, page_size=50))
+
+    persons = kind(record, "fake-person")
+    assert persons.status.value == "failed" and persons.failed == 1
+    assert record.delete_phase.status == "skipped"
+    response = await admin.post(
+        "/v1/entities/search",
+        json={"combinator": "and", "rules": [{"property": "$blueprint", "operator": "=",
+                                              "value": "fakePerson"}]},
+        params={"include": ["identifier", "title"]},
+    )  # fmt: skip
+    renamed = {
+        int(e["identifier"].removeprefix("person-"))
+        for e in response.json()["entities"]
+        if e["title"].endswith(" (renamed)")
+    }
+    # pages 1 and 2 (but for the refused entity) and page 3, already in flight when page 2
+    # was refused, are written; page 4 is never sent; the counts say exactly that
+    assert renamed == set(range(150)) - {60}
+    assert persons.upserted == len(renamed)
+
+
 async def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

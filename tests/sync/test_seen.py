@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import tracemalloc
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from shoal.sync.seen import SeenKeys
 
@@ -13,7 +12,9 @@ keys = st.tuples(st.sampled_from(["service", "team", "person"]), st.text(max_siz
 
 
 @given(st.lists(st.lists(keys, max_size=40), max_size=30), st.lists(keys, max_size=40))
-def test_answers_like_a_set(pages: list[list[tuple[str, str]]], probes: list[tuple[str, str]]) -> None:
+def test_answers_like_a_set(
+    pages: list[list[tuple[str, str]]], probes: list[tuple[str, str]]
+) -> None:
     seen, reference = SeenKeys(), set()
     for page in pages:
         for blueprint in {b for b, _ in page}:
