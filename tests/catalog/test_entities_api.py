@@ -359,6 +359,19 @@ async def test_deletes(admin: httpx.AsyncClient) -> None:
     assert_error(await admin.delete("/v1/blueprints/nope/entities/x"), 404, "not_found")
     bad = await admin.post("/v1/blueprints/item/bulk/entities/delete", json={"entities": [1]})
     assert_error(bad, 422)
+    # as many identifiers per request as a bulk upsert may carry entities, and no more
+    await _bulk(admin, "item", [{"identifier": "kept"}])
+    too_many = await admin.post(
+        "/v1/blueprints/item/bulk/entities/delete",
+        json={"entities": ["kept", *(f"x{i}" for i in range(1000))]},
+    )
+    assert_error(too_many, 413, "payload_too_large")
+    assert await _exists(admin, "item", "kept")
+    most = await admin.post(
+        "/v1/blueprints/item/bulk/entities/delete",
+        json={"entities": ["kept", *(f"x{i}" for i in range(999))]},
+    )
+    assert most.json() == {"ok": True, "deletedEntities": ["kept"]}
 
 
 async def test_datasource_entities(admin: httpx.AsyncClient) -> None:

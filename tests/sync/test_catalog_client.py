@@ -23,6 +23,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st, target
 
+from shoal.catalog.settings import CatalogSettings
 from shoal.errors import (
     CatalogUnavailableError,
     ConfigError,
@@ -36,6 +37,7 @@ from shoal.errors import (
 from shoal.sync.catalog_client import (
     MIB,
     PORT_LIMITS,
+    SHOAL_LIMITS,
     CatalogClient,
     ClientLimits,
     ServerSentEvent,
@@ -296,6 +298,11 @@ def test_port_limits_are_ports_documented_limits_and_the_default() -> None:
     assert (PORT_LIMITS.max_batch_entities, PORT_LIMITS.max_batch_bytes) == (20, MIB)
     assert PORT_LIMITS.delete_batch_size == 100
     assert ClientLimits() == PORT_LIMITS  # a client built without limits is safe against Port
+
+
+def test_shoal_limits_fit_what_a_shoal_catalog_accepts_by_default() -> None:
+    accepted = CatalogSettings().max_bulk_entities
+    assert SHOAL_LIMITS.max_batch_entities == SHOAL_LIMITS.delete_batch_size == accepted
 
 
 # -- bulk upsert ------------------------------------------------------------------------------

@@ -250,6 +250,7 @@ async def delete_entities(
     if not isinstance(identifiers, list) or not all(isinstance(i, str) for i in identifiers):
         message = 'the body must be {"entities": ["identifier", ...]}'
         raise InvalidInputError(message)
+    _check_bulk_size(services, len(identifiers))
     deleted = await services.store.entities.delete_many(
         blueprint,
         identifiers,

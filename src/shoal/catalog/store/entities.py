@@ -777,11 +777,12 @@ class EntityStore:
         """
         async with self._db.write() as conn:
             await self._blueprints.get(blueprint_id, conn)
-            found = await self._fetch(conn, blueprint_id, sorted(set(identifiers)))
+            columns = (_e.c.identifier, _e.c.datasource)
+            found = await self._select_in(conn, columns, blueprint_id, sorted(set(identifiers)))
             present = {
                 identifier
-                for identifier, entity in found.items()
-                if owner is None or datasource_owner(entity.datasource) == owner
+                for identifier, datasource in found
+                if owner is None or datasource_owner(datasource) == owner
             }
             doomed: set[tuple[str, str]] = {(blueprint_id, i) for i in present}
             frontier = set(doomed)

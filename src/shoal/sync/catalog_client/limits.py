@@ -75,6 +75,8 @@ class ClientLimits:
 PORT_LIMITS = ClientLimits()
 """Port's documented limits; the default."""
 
-SHOAL_LIMITS = ClientLimits(max_batch_entities=1000, max_batch_bytes=4 * MIB)
+SHOAL_LIMITS = ClientLimits(
+    max_batch_entities=1000, max_batch_bytes=4 * MIB, delete_batch_size=1000
+)
 """Larger batches for Shoal catalogs (they accept 1000 entities / 16 MiB per bulk request by
 default); the runner's ``batch_size`` (``SHOAL_BATCH_SIZE``) replaces the entity count."""
