@@ -1,7 +1,7 @@
 """The entities a run wrote or confirmed, kept in 8 to 16 bytes each for its delete phase.
 
 The delete phase must keep everything the run saw. A Python set of a million identifier strings
-costs ~120 MB, which made an integration's memory grow with its source; :class:`SeenKeys` keeps
+costs ~95 MB, which made an integration's memory grow with its source; :class:`SeenKeys` keeps
 the 64-bit hash of each ``(blueprint, identifier)`` in an open-addressing table held in one
 ``array``: 16 MB per million at most, no object per entry.
 
