@@ -616,9 +616,10 @@ class Fuzz:
         """Empty the fuzz blueprints, then store ``seed`` (valid entities); the snapshot after."""
         for blueprint in (SVC, TEAM):
             doomed = [identifier for bp, identifier in self.snapshot() if bp == blueprint]
-            if doomed:
-                path = f"/v1/blueprints/{blueprint}/bulk/entities/delete"
-                self.ok("POST", path, {"entities": doomed}, [("delete_dependents", "true")])
+            path = f"/v1/blueprints/{blueprint}/bulk/entities/delete"
+            for start in range(0, len(doomed), MAX_BULK):
+                chunk = doomed[start : start + MAX_BULK]
+                self.ok("POST", path, {"entities": chunk}, [("delete_dependents", "true")])
         if seed:
             params = [("upsert", "true"), ("create_missing_related_entities", "true")]
             result = self.ok(
