@@ -202,6 +202,39 @@ async def test_a_refused_page_stops_its_kind_after_the_page_in_flight(
     assert persons.upserted == len(renamed)
 
 
+async def test_a_catalog_with_smaller_bulk_limits_still_gets_every_write_and_delete(
+    tmp_path: Path,
+) -> None:
+    settings = CatalogSettings(
+        port=0,
+        data_dir=tmp_path / "small",
+        database_url=f"sqlite:///{tmp_path / 'small.db'}",
+        max_bulk_entities=40,  # below the integration's pages (100) and delete batches (1000)
+    )
+    async with running_catalog(settings) as small:
+        creds = admin_credentials(small)
+        runner = RunnerSettings(
+            catalog_url=small.url,
+            client_id=creds["clientId"],
+            client_secret=creds["clientSecret"],
+            identifier="fake-org",
+            progress_interval=0.1,
+        )
+        token = await token_for(small.url, creds["clientId"], creds["clientSecret"])
+        async with httpx.AsyncClient(
+            base_url=small.url, headers={"Authorization": f"Bearer {token}"}
+        ) as admin:
+            first = await run_once(runner, FakeSettings(persons=1000, page_size=100))
+            assert first.status is RunStatus.COMPLETED, first.to_json()
+            assert len(await owned(admin, "fakePerson")) == 1000
+            fake = FakeSettings(persons=1000, page_size=100, generation=1)
+            second = await run_once(runner, fake)
+            assert second.status is RunStatus.COMPLETED, second.to_json()
+            expected = {i for i in range(1000) if person_present(fake.seed, i, 1)}
+            assert second.delete_phase.deleted == 1000 - len(expected) > 40
+            assert len(await owned(admin, "fakePerson")) == len(expected)
+
+
 async def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

@@ -410,6 +410,12 @@ class CatalogClient:
         )
         if response.status_code in _UNSUPPORTED_STATUSES:
             return None
+        if response.status_code == 413 and len(chunk) > 1:  # a catalog with a lower limit
+            logger.info("%s: too many at once (413), splitting them in halves", what)
+            middle = len(chunk) // 2
+            first = await self._confirm_chunk(blueprint, chunk[:middle], params)
+            second = await self._confirm_chunk(blueprint, chunk[middle:], params)
+            return None if first is None or second is None else first + second
         if not response.is_success:
             raise self._load_error(blueprint, response)
         positions = json_object(response, what).get("unchanged")
@@ -434,7 +440,8 @@ class CatalogClient:
         """Delete entities of ``blueprint``; returns the identifiers the catalog deleted.
 
         Sends ``POST /v1/blueprints/{bp}/bulk/entities/delete`` in batches of
-        ``limits.delete_batch_size`` (100). With ``delete_dependents`` the batches go out
+        ``limits.delete_batch_size`` (Port: 100; Shoal: 1000), halving a batch the catalog
+        answers with 413 (a lower limit). With ``delete_dependents`` the batches go out
         concurrently; without it they go one after another in the given order, because the
         catalog refuses to delete an entity that others still relate to and the caller's order
         (dependents first) must be kept. Identifiers the catalog did not know are simply absent
@@ -708,6 +715,13 @@ class CatalogClient:
         response = await self._session.request(
             "POST", path, what=what, params=params, body={"entities": chunk}, exporter=True
         )
+        if response.status_code == 413 and len(chunk) > 1:  # a catalog with a lower limit
+            logger.info("%s: too many at once (413), splitting them in halves", what)
+            middle = len(chunk) // 2
+            return [  # in order: the caller's order (dependents first) is kept
+                *await self._delete_chunk(blueprint, chunk[:middle], params),
+                *await self._delete_chunk(blueprint, chunk[middle:], params),
+            ]
         if not response.is_success:
             raise self._load_error(blueprint, response, action="delete")
         deleted = json_object(response, what).get("deletedEntities", [])
