@@ -27,12 +27,14 @@ PERSONS = 200
 
 
 @pytest.fixture
-async def catalog(tmp_path: Path) -> AsyncIterator[RunningCatalog]:
+async def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunningCatalog]:
+    overrides = getattr(request, "param", {})  # settings given by indirect parametrization
     settings = CatalogSettings(
         port=0,
         data_dir=tmp_path / "data",
         database_url=f"sqlite:///{tmp_path / 'c.db'}",
         run_heartbeat_timeout=1.0,
+        **overrides,
     )
     async with running_catalog(settings) as running:
         yield running
@@ -202,37 +204,20 @@ async def test_a_refused_page_stops_its_kind_after_the_page_in_flight(
     assert persons.upserted == len(renamed)
 
 
+# below the integration's pages (100) and its delete batches (1000)
+@pytest.mark.parametrize("catalog", [{"max_bulk_entities": 40}], indirect=True)
 async def test_a_catalog_with_smaller_bulk_limits_still_gets_every_write_and_delete(
-    tmp_path: Path,
+    runner_settings: RunnerSettings, admin: httpx.AsyncClient
 ) -> None:
-    settings = CatalogSettings(
-        port=0,
-        data_dir=tmp_path / "small",
-        database_url=f"sqlite:///{tmp_path / 'small.db'}",
-        max_bulk_entities=40,  # below the integration's pages (100) and delete batches (1000)
-    )
-    async with running_catalog(settings) as small:
-        creds = admin_credentials(small)
-        runner = RunnerSettings(
-            catalog_url=small.url,
-            client_id=creds["clientId"],
-            client_secret=creds["clientSecret"],
-            identifier="fake-org",
-            progress_interval=0.1,
-        )
-        token = await token_for(small.url, creds["clientId"], creds["clientSecret"])
-        async with httpx.AsyncClient(
-            base_url=small.url, headers={"Authorization": f"Bearer {token}"}
-        ) as admin:
-            first = await run_once(runner, FakeSettings(persons=1000, page_size=100))
-            assert first.status is RunStatus.COMPLETED, first.to_json()
-            assert len(await owned(admin, "fakePerson")) == 1000
-            fake = FakeSettings(persons=1000, page_size=100, generation=1)
-            second = await run_once(runner, fake)
-            assert second.status is RunStatus.COMPLETED, second.to_json()
-            expected = {i for i in range(1000) if person_present(fake.seed, i, 1)}
-            assert second.delete_phase.deleted == 1000 - len(expected) > 40
-            assert len(await owned(admin, "fakePerson")) == len(expected)
+    first = await run_once(runner_settings, FakeSettings(persons=1000, page_size=100))
+    assert first.status is RunStatus.COMPLETED, first.to_json()
+    assert len(await owned(admin, "fakePerson")) == 1000
+    fake = FakeSettings(persons=1000, page_size=100, generation=1)
+    second = await run_once(runner_settings, fake)
+    assert second.status is RunStatus.COMPLETED, second.to_json()
+    expected = {i for i in range(1000) if person_present(fake.seed, i, 1)}
+    assert second.delete_phase.deleted == 1000 - len(expected) > 40
+    assert len(await owned(admin, "fakePerson")) == len(expected)
 
 
 async def wait_for(predicate: Any, timeout: float = 20.0) -> Any:

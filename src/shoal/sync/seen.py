@@ -39,41 +39,36 @@ class SeenKeys:
     def __contains__(self, key: object) -> bool:
         if not (isinstance(key, tuple) and len(key) == 2):
             return False
-        wanted = _key_hash(*key)
-        slots, mask = self._slots, self._mask
-        index = wanted & mask
-        while (found := slots[index]) != _EMPTY:
-            if found == wanted:
-                return True
-            index = (index + 1) & mask
-        return False
+        return self._slots[self._slot(_key_hash(*key))] != _EMPTY
 
     def __len__(self) -> int:
         """How many distinct keys were added (keys sharing a hash count once)."""
         return self._count
 
-    def _insert(self, value: int) -> None:
+    def _slot(self, value: int) -> int:
+        """Where ``value`` is, or the empty slot where it belongs (linear probing)."""
         slots, mask = self._slots, self._mask
         index = value & mask
-        while (found := slots[index]) != _EMPTY:
-            if found == value:
-                return
+        while (found := slots[index]) != _EMPTY and found != value:
             index = (index + 1) & mask
-        slots[index] = value
+        return index
+
+    def _insert(self, value: int) -> None:
+        index = self._slot(value)
+        if self._slots[index] != _EMPTY:
+            return
+        self._slots[index] = value
         self._count += 1
-        if 2 * self._count > len(slots):  # at most half full: probes stay short
+        if 2 * self._count > len(self._slots):  # at most half full: probes stay short
             self._grow()
 
     def _grow(self) -> None:
         old = self._slots
-        self._slots = slots = array("q", [_EMPTY]) * (2 * len(old))
-        self._mask = mask = len(slots) - 1
+        self._slots = array("q", [_EMPTY]) * (2 * len(old))
+        self._mask = len(self._slots) - 1
         for value in old:
             if value != _EMPTY:
-                index = value & mask
-                while slots[index] != _EMPTY:
-                    index = (index + 1) & mask
-                slots[index] = value
+                self._slots[self._slot(value)] = value
 
 
 def _key_hash(blueprint: object, identifier: object) -> int:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -48,6 +48,7 @@ __all__ = ["CatalogClient"]
 logger = logging.getLogger("shoal.sync.catalog_client")
 
 _T = TypeVar("_T")
+_I = TypeVar("_I")
 
 # Statuses of a single-entity upsert that concern that entity only (unresolved search identifier
 # or missing related entity, identifier clash, too big, invalid): record them and go on.
@@ -104,6 +105,15 @@ async def _all_or_first_error(coroutines: Iterable[Coroutine[Any, Any, _T]]) -> 
             first.add_note(f"({len(failures.exceptions) - 1} concurrent request(s) failed too)")
         raise first from first.__cause__
     return [task.result() for task in tasks]
+
+
+async def _in_halves(
+    what: str, chunk: list[_I], send: Callable[[list[_I]], Awaitable[_T]]
+) -> tuple[_T, _T]:
+    """``send`` each half of a ``chunk`` the catalog refused as too large (413), in order."""
+    logger.info("%s: too many at once (413), splitting them in halves", what)
+    middle = len(chunk) // 2
+    return await send(chunk[:middle]), await send(chunk[middle:])
 
 
 class CatalogClient:
@@ -411,10 +421,9 @@ class CatalogClient:
         if response.status_code in _UNSUPPORTED_STATUSES:
             return None
         if response.status_code == 413 and len(chunk) > 1:  # a catalog with a lower limit
-            logger.info("%s: too many at once (413), splitting them in halves", what)
-            middle = len(chunk) // 2
-            first = await self._confirm_chunk(blueprint, chunk[:middle], params)
-            second = await self._confirm_chunk(blueprint, chunk[middle:], params)
+            first, second = await _in_halves(
+                what, chunk, lambda half: self._confirm_chunk(blueprint, half, params)
+            )
             return None if first is None or second is None else first + second
         if not response.is_success:
             raise self._load_error(blueprint, response)
@@ -716,12 +725,10 @@ class CatalogClient:
             "POST", path, what=what, params=params, body={"entities": chunk}, exporter=True
         )
         if response.status_code == 413 and len(chunk) > 1:  # a catalog with a lower limit
-            logger.info("%s: too many at once (413), splitting them in halves", what)
-            middle = len(chunk) // 2
-            return [  # in order: the caller's order (dependents first) is kept
-                *await self._delete_chunk(blueprint, chunk[:middle], params),
-                *await self._delete_chunk(blueprint, chunk[middle:], params),
-            ]
+            first, second = await _in_halves(
+                what, chunk, lambda half: self._delete_chunk(blueprint, half, params)
+            )
+            return first + second
         if not response.is_success:
             raise self._load_error(blueprint, response, action="delete")
         deleted = json_object(response, what).get("deletedEntities", [])
