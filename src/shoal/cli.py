@@ -32,7 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
     from shoal.catalog.app import create_app
     from shoal.catalog.server import GRACEFUL_SHUTDOWN_SECONDS
     from shoal.catalog.settings import CatalogSettings
-    from shoal.gc_tuning import tune_gc
+    from shoal.tuning import shorten_switch_interval, tune_gc
 
     settings = CatalogSettings.from_env(
         os.environ,
@@ -45,6 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
     asyncio.run(_check_database(settings.resolved_database_url))
     app = create_app(settings, announce=lambda line: print(line, file=sys.stderr, flush=True))
     tune_gc()
+    shorten_switch_interval()
     print(
         f"Shoal catalog on http://{settings.host}:{settings.port} (API docs at /docs)",
         file=sys.stderr,

@@ -1,4 +1,5 @@
-"""The catalog application: app factory and lifespan (store, event hub, stale-run sweeper)."""
+"""The catalog application: app factory and lifespan (store, event hub, stale-run sweeper,
+webhooks, WAL checkpoints)."""
 
 from __future__ import annotations
 
@@ -117,6 +118,7 @@ def create_app(
                     group.create_task(hub.run(), name="event-hub"),
                     group.create_task(_sweep_stale_runs(services), name="stale-run-sweeper"),
                     group.create_task(services.webhooks.run(), name="webhooks"),
+                    group.create_task(store.database.checkpoint_forever(), name="checkpoints"),
                 ]
                 await hub.ready()
                 try:

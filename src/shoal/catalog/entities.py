@@ -123,6 +123,14 @@ class EntityInput:
     properties: JSONObject | None = None
     relations: dict[str, Any] | None = None
 
+    def searches(self) -> bool:
+        """Whether resolving this input needs a search (its identifier, team or a relation)."""
+        return (
+            isinstance(self.identifier, Query)
+            or isinstance(self.team, Query)
+            or any(isinstance(value, Query) for value in (self.relations or {}).values())
+        )
+
     def has(self, name: str) -> bool:
         return getattr(self, name) is not _UNSET
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import functools
+import itertools
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event, exc, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -18,7 +23,32 @@ from shoal.catalog.store import schema
 from shoal.clock import now_us
 from shoal.errors import ConfigError
 
-__all__ = ["MIGRATIONS", "Database", "Migration", "normalize_database_url", "open_database"]
+__all__ = [
+    "IN_LIST_CHUNK",
+    "MIGRATIONS",
+    "Database",
+    "Migration",
+    "normalize_database_url",
+    "open_database",
+]
+
+log = logging.getLogger(__name__)
+
+_SQLITE_MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+"""SQLite's default bound on a statement's parameters (999 before 3.32)."""
+
+IN_LIST_CHUNK = 1000 if _SQLITE_MAX_VARIABLES > 999 else 400
+"""Values per ``IN (...)`` list, within both engines' bound on a statement's parameters."""
+
+_PG_WRITE_LOCK = 727273
+"""The PostgreSQL advisory lock every write transaction holds (see :class:`Database`)."""
+
+CHECKPOINT_INTERVAL = 0.25
+"""Seconds between two WAL checkpoints of a SQLite catalog (see
+:meth:`Database.checkpoint_forever`)."""
+
+_ROW_STEP = 128
+"""Multi-row statements come in sizes of 1, 2, 4 … 128 and then multiples of 128 rows."""
 
 
 def normalize_database_url(url: str) -> str:
@@ -79,14 +109,18 @@ later migrations add to the schema (``Table`` objects in schema.py show the curr
 class Database:
     """An async engine plus the transaction discipline both engines need.
 
-    SQLite allows one writer at a time; writers queue on an in-process lock instead of
-    failing with ``database is locked`` (several processes still work through busy_timeout).
+    Write transactions run one at a time, on both engines: a write checks what it reads (an
+    entity merges over the stored row; a relation target must exist) and must not interleave
+    with another that changes it. Writers queue on an in-process lock; on SQLite that also
+    spares them ``database is locked`` (several processes still work through busy_timeout),
+    and on PostgreSQL each write transaction also takes a transaction-level advisory lock, so
+    that replicas sharing the database take turns too.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._write_lock = asyncio.Lock()
 
     @property
     def is_sqlite(self) -> bool:
@@ -102,14 +136,58 @@ class Database:
             return sqlite.insert(table)
         return postgresql.insert(table)
 
+    async def insert_rows(
+        self, conn: AsyncConnection, sql: str, rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Run ``sql``, an INSERT of one row of positional placeholders, for each of ``rows``.
+
+        PostgreSQL takes them as one executemany (asyncpg pipelines it). On SQLite they go as
+        multi-row ``VALUES`` statements instead: the sqlite3 module releases the GIL around each
+        step of a statement, and executemany steps once per row, so while the event loop runs
+        Python every row would wait for the GIL (up to the interpreter's switch interval). The
+        statement sizes are bucketed (see ``_ROW_STEP``) so that the driver's statement cache
+        keeps the few shapes compiled; a chunk is padded by repeating its last row, which is
+        harmless for the upserts and ``ON CONFLICT DO NOTHING`` inserts this serves.
+        """
+        if not rows:
+            return
+        if not self.is_sqlite:
+            await conn.exec_driver_sql(sql, [tuple(row) for row in rows])
+            return
+        most = max(1, _SQLITE_MAX_VARIABLES // len(rows[0]))
+        if most > _ROW_STEP:
+            most -= most % _ROW_STEP
+        for start in range(0, len(rows), most):
+            chunk = rows[start : start + most]
+            size = _bucket(len(chunk))
+            padding = itertools.repeat(chunk[-1], size - len(chunk))
+            values = tuple(itertools.chain.from_iterable(itertools.chain(chunk, padding)))
+            await conn.exec_driver_sql(_values_statement(sql, size), values)
+
+    async def select_rows(
+        self, conn: AsyncConnection, sql: str, params: Sequence[Any], columns: Sequence[str]
+    ) -> list[Sequence[Any]]:
+        """The rows of ``sql``, a SELECT of ``columns`` (names, in order), with positional
+        ``params``.
+
+        On SQLite the query comes back as one JSON array built by SQLite, in one step (see
+        :meth:`insert_rows`: stepping row by row, each row would wait for the GIL while the
+        event loop is busy). Columns must hold text, integers or NULL.
+        """
+        if not self.is_sqlite:
+            return list(await conn.exec_driver_sql(sql, tuple(params)))
+        wrapped = f"SELECT json_group_array(json_array({', '.join(columns)})) FROM ({sql})"
+        rows: list[Sequence[Any]] = orjson.loads(
+            (await conn.exec_driver_sql(wrapped, tuple(params))).scalar_one()
+        )
+        return rows
+
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One write transaction; committed on success, rolled back on any error."""
-        if self._write_lock is None:
-            async with self.engine.begin() as conn:
-                yield conn
-            return
         async with self._write_lock, self.engine.begin() as conn:
+            if self.is_postgres:
+                await conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})"))
             yield conn
 
     @contextlib.asynccontextmanager
@@ -117,12 +195,29 @@ class Database:
         async with self.engine.connect() as conn:
             yield conn
 
+    async def checkpoint_forever(self, interval: float = CHECKPOINT_INTERVAL) -> None:
+        """Copy SQLite's write-ahead log into the database file every ``interval`` seconds,
+        until cancelled (PostgreSQL: returns at once).
+
+        Left to itself, SQLite checkpoints inside the commit that crosses a WAL size mark:
+        ~100 ms during which every writer waits. Here a reader connection's thread does it
+        (``PASSIVE``: never blocking readers or the writer), beside the writes, so the log
+        rarely reaches that mark.
+        """
+        if not self.is_sqlite:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self.engine.connect() as conn:
+                    await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except exc.OperationalError:  # busy or locked: the next round will do
+                log.debug("WAL checkpoint skipped", exc_info=True)
+
     async def migrate(self) -> list[str]:
         """Apply pending migrations in order; returns the names applied."""
         applied: list[str] = []
-        async with self.write() as conn:
-            if self.is_postgres:  # replicas starting together migrate one at a time
-                await conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+        async with self.write() as conn:  # replicas starting together migrate one at a time
             await conn.run_sync(schema.schema_migrations.create, checkfirst=True)
             done = set((await conn.execute(select(schema.schema_migrations.c.name))).scalars())
             for migration in MIGRATIONS:
@@ -139,6 +234,21 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _bucket(rows: int) -> int:
+    """The statement size that holds ``rows`` rows (see ``_ROW_STEP``)."""
+    if rows <= _ROW_STEP:
+        return 1 << (rows - 1).bit_length()
+    return -(-rows // _ROW_STEP) * _ROW_STEP
+
+
+@functools.lru_cache(maxsize=64)
+def _values_statement(sql: str, rows: int) -> str:
+    """``sql``, an INSERT with one ``VALUES (?, …)`` row, made to insert ``rows`` rows."""
+    start = sql.index(" VALUES (") + len(" VALUES ")
+    end = sql.index(")", start) + 1
+    return sql[:start] + ", ".join([sql[start:end]] * rows) + sql[end:]
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

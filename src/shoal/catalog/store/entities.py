@@ -9,6 +9,7 @@ is ever half-written.
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from shoal.catalog.entities import (
 from shoal.catalog.search import Query, Rule, matches, parse_query, prefilter
 from shoal.catalog.store import schema
 from shoal.catalog.store.blueprints import BlueprintStore
-from shoal.catalog.store.database import Database
+from shoal.catalog.store.database import IN_LIST_CHUNK, Database
 from shoal.clock import now_us
 from shoal.content_digest import body_digest, may_repeat, row_digester
 from shoal.errors import CatalogError, InvalidInputError, NotFoundError
@@ -41,9 +42,6 @@ __all__ = ["BulkResult", "EntityStore", "WriteOptions"]
 
 _e = schema.entities
 _r = schema.entity_relations
-
-CHUNK = 400
-"""Rows per IN (...) lookup: below SQLite's 999 bound-parameter floor even for 2-column tuples."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +58,50 @@ class BulkResult:
     entities: list[JSONObject] = field(default_factory=list)
     errors: list[JSONObject] = field(default_factory=list)
     stored: dict[int, Entity] = field(default_factory=dict)
+
+
+class _SearchNeededError(Exception):
+    """A batch whose plan cannot record what it read (it resolves searches)."""
+
+
+@dataclass(slots=True)
+class _Plan:
+    """A bulk write as computed from what the store held, and what it read to compute it."""
+
+    blueprint: JSONObject
+    options: WriteOptions
+    result: BulkResult = field(default_factory=BulkResult)
+    exact: bool = True
+    """False when a search was resolved: the reads are then not all recorded below."""
+    probed: list[str] = field(default_factory=list)
+    """The batch's identifiers, looked up in the store ..."""
+    versions: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    """... and ``(updated_at, content_hash)`` of those whose rows the plan saw."""
+    wanted: set[tuple[str, str]] = field(default_factory=set)
+    """Relation targets looked up ..."""
+    found: set[tuple[str, str]] = field(default_factory=set)
+    """... and those that exist."""
+    target_blueprints: dict[str, bool] = field(default_factory=dict)
+    """Whether the blueprint of each missing target exists."""
+    same: dict[int, str] = field(default_factory=dict)
+    """Index → identifier of the bodies that repeat the write that produced their row."""
+    stored: list[tuple[int, Entity, bool]] = field(default_factory=list)
+    """``(index, entity, created)`` of the entities to write."""
+    unchanged: set[int] = field(default_factory=set)
+    """Indexes of stored entities whose content is what their row holds."""
+    existing: dict[str, Entity] = field(default_factory=dict)
+    targets: dict[int, list[tuple[str, str, str]]] = field(default_factory=dict)
+    """By ``id()`` of each stored entity, what :func:`relation_targets` gave for it."""
+    to_create: list[Entity] = field(default_factory=list)
+    row_digests: dict[str, str | None] = field(default_factory=dict)
+    entity_rows: list[list[Any]] = field(default_factory=list)
+    """``entities`` rows of the changed entities, their timestamps left to the write ..."""
+    new_rows: list[int] = field(default_factory=list)
+    """... positions of those that create their row ..."""
+    stale_relations: list[str] = field(default_factory=list)
+    """... identifiers whose ``entity_relations`` rows are replaced ..."""
+    relation_rows: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    """... and the ``entity_relations`` rows to insert."""
 
 
 def _error(index: int, identifier: str, exc: CatalogError) -> JSONObject:
@@ -89,6 +131,20 @@ def row_to_entity(row: Any) -> Entity:
     )
 
 
+_CREATED_AT = _e.columns.keys().index("created_at")
+_UPDATED_AT = _e.columns.keys().index("updated_at")
+_CONTENT_HASH = _e.columns.keys().index("content_hash")
+
+
+def _stored_entity(row: Sequence[Any]) -> Entity:
+    """An entity from the values of an ``entities`` row, in column order (JSON as text)."""
+    values = dict(zip(_e.columns.keys(), row, strict=True))
+    del values["content_hash"]
+    for name in ("team", "properties", "relations"):
+        values[name] = orjson.loads(values[name])
+    return Entity(**values)
+
+
 def _entity_row(entity: Entity) -> JSONObject:
     return {
         "blueprint": entity.blueprint,
@@ -106,7 +162,7 @@ def _entity_row(entity: Entity) -> JSONObject:
     }
 
 
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+def _chunks(items: Sequence[Any], size: int = IN_LIST_CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -154,6 +210,7 @@ class EntityStore:
         self._db = database
         self._blueprints = blueprints
         self._statements: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._last_now = 0
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -179,14 +236,16 @@ class EntityStore:
     async def _fetch(
         self, conn: AsyncConnection, blueprint: str, identifiers: Sequence[str]
     ) -> dict[str, Entity]:
-        found: dict[str, Entity] = {}
-        for chunk in _chunks(list(identifiers)):
-            rows = await conn.execute(
-                select(_e).where(_e.c.blueprint == blueprint, _e.c.identifier.in_(chunk))
-            )
-            for row in rows:
-                found[row.identifier] = row_to_entity(row)
-        return found
+        rows = await self._fetch_rows(conn, blueprint, identifiers)
+        return {entity.identifier: entity for entity, _ in rows}
+
+    async def _fetch_rows(
+        self, conn: AsyncConnection, blueprint: str, identifiers: Sequence[str]
+    ) -> list[tuple[Entity, tuple[int, str | None]]]:
+        """The stored entities among ``identifiers``, each with its ``(updated_at,
+        content_hash)``."""
+        rows = await self._select_in(conn, tuple(_e.columns), blueprint, identifiers)
+        return [(_stored_entity(row), (row[_UPDATED_AT], row[_CONTENT_HASH])) for row in rows]
 
     async def _existing_keys(
         self, conn: AsyncConnection, keys: Iterable[tuple[str, str]]
@@ -214,7 +273,11 @@ class EntityStore:
 
             sql, order = self._prepared(f"select {names} in {count}", build)
             assert order == ("b", *(f"i{n}" for n in range(count)))
-            found.extend(await conn.exec_driver_sql(sql, (bp, *chunk)))
+            found.extend(
+                await self._db.select_rows(
+                    conn, sql, (bp, *chunk), [column.name for column in columns]
+                )
+            )
         return found
 
     async def search(
@@ -244,7 +307,7 @@ class EntityStore:
                 continue
             if not values:
                 return
-            if len(values) <= CHUNK:  # longer lists would overflow the bound-parameter limit
+            if len(values) <= IN_LIST_CHUNK:  # longer lists would overflow the parameter bound
                 conditions.append(column.in_(sorted(values)))
         conditions.extend(_e.c.datasource.like(p, escape="\\") for p in hints.datasource_like)
         if hints.updated_before is not None:
@@ -272,8 +335,6 @@ class EntityStore:
                 last = (rows[-1].blueprint, rows[-1].identifier)
 
     def _maybe_conn(self, conn: AsyncConnection | None) -> Any:
-        import contextlib
-
         if conn is not None:
             return contextlib.nullcontext(conn)
         return self._db.read()
@@ -380,12 +441,25 @@ class EntityStore:
     ) -> BulkResult:
         """Write a batch of entities of one blueprint (see module docstring).
 
+        The batch is planned before the write lock is taken, from what the store holds then,
+        so that planning overlaps the writes of the batch ahead; under the lock, the plan is
+        applied only if everything it read still holds (:meth:`_holds`), and planned again
+        otherwise. Batches that resolve search identifiers or query relations are planned
+        under the lock.
+
         With ``stored=False`` the result's ``stored`` map may leave out entities that the batch
         found unchanged (the bulk route reports outcomes only, and reading them back costs).
         """
+        plan: _Plan | None = None
+        with contextlib.suppress(_SearchNeededError):
+            async with self._db.read() as conn:
+                blueprint = await self._blueprints.get(blueprint_id, conn)
+                plan = await self._plan(conn, blueprint, bodies, options, speculative=True)
         async with self._db.write() as conn:
-            blueprint = await self._blueprints.get(blueprint_id, conn)
-            return await self._upsert(conn, blueprint, bodies, options, want_stored=stored)
+            if plan is None or not await self._holds(conn, plan):
+                blueprint = await self._blueprints.get(blueprint_id, conn)
+                plan = await self._plan(conn, blueprint, bodies, options)
+            return await self._apply(conn, plan, want_stored=stored)
 
     async def confirm_unchanged(
         self, blueprint_id: str, items: Sequence[tuple[str, str]], options: WriteOptions
@@ -411,36 +485,52 @@ class EntityStore:
             ]
             if same and not options.validation_only:
                 identifiers = [items[position][0] for position in same]
-                await self._stamp(conn, blueprint_id, identifiers, now_us(), options.actor)
+                await self._stamp(conn, blueprint_id, identifiers, self._now(), options.actor)
         return same
 
-    async def _upsert(
+    def _now(self) -> int:
+        """The time a write stamps: strictly increasing, so that a row's ``updated_at`` changes
+        whenever the row does (:meth:`_holds` relies on it)."""
+        self._last_now = max(now_us(), self._last_now + 1)
+        return self._last_now
+
+    async def _plan(
         self,
         conn: AsyncConnection,
         blueprint: JSONObject,
         bodies: Sequence[Any],
         options: WriteOptions,
         *,
-        want_stored: bool = True,
-    ) -> BulkResult:
-        result = BulkResult()
+        speculative: bool = False,
+    ) -> _Plan:
+        """Compute a bulk write from what ``conn`` reads, recording what it read.
+
+        Timestamps are left to :meth:`_apply`. With ``speculative``, raises
+        :class:`_SearchNeededError` as soon as the batch needs a search, whose reads the plan
+        cannot record.
+        """
         bp = blueprint["identifier"]
+        plan = _Plan(blueprint, options)
+        result = plan.result
         validator = self._blueprints.validator(blueprint)
         check = self._blueprints.property_check(blueprint)
-        now = now_us()
 
         # 0. a body identical to the write that produced its row changes nothing but updatedAt:
         #    recognised by the row's content_hash alone, without reading, merging or validating
         digests = _digests(bodies, _write_key(blueprint, options))
         present: dict[str, str | None] | None = None
-        same: dict[int, str] = {}
-        if digests is not None:
-            present = await self._stored_digests(conn, bp, [body["identifier"] for body in bodies])
-            same = {
-                index: body["identifier"]
-                for index, body in enumerate(bodies)
-                if digests[index] is not None and present.get(body["identifier"]) == digests[index]
-            }
+        same = plan.same
+        if digests is None:
+            if speculative:
+                raise _SearchNeededError
+            plan.exact = False
+        else:
+            plan.probed = [body["identifier"] for body in bodies]
+            plan.versions = await self._stored_versions(conn, bp, plan.probed)
+            present = {identifier: version[1] for identifier, version in plan.versions.items()}
+            for index, body in enumerate(bodies):
+                if digests[index] is not None and present.get(body["identifier"]) == digests[index]:
+                    same[index] = body["identifier"]
 
         # 1. parse and resolve every input; failures are reported per index
         resolved: list[tuple[int, str, EntityInput]] = []
@@ -450,6 +540,10 @@ class EntityStore:
             shown = _shown_identifier(body)
             try:
                 entity_input = parse_entity_input(body, bp)
+                if entity_input.searches():
+                    if speculative:
+                        raise _SearchNeededError
+                    plan.exact = False
                 identifier = await self._resolve_identifier(conn, bp, entity_input.identifier)
                 await self._resolve_queries(conn, blueprint, entity_input)
             except CatalogError as exc:
@@ -461,10 +555,14 @@ class EntityStore:
         lookup = [identifier for _, identifier, _ in resolved]
         if present is not None:  # only string identifiers: we know which rows exist
             lookup = [identifier for identifier in lookup if identifier in present]
-        existing = await self._fetch(conn, bp, lookup)
+        rows = await self._fetch_rows(conn, bp, lookup)
+        existing = plan.existing = {entity.identifier: entity for entity, _ in rows}
+        for identifier in lookup:  # the versions the merge saw (reads may not share a snapshot)
+            plan.versions.pop(identifier, None)
+        plan.versions.update((entity.identifier, version) for entity, version in rows)
         pending: dict[str, Entity] = {}
         merged: list[tuple[int, Entity, bool]] = []
-        unchanged: set[int] = set()
+        unchanged = plan.unchanged
         for index, identifier, entity_input in resolved:
             current = pending.get(identifier) or existing.get(identifier)
             entity = merge_entity(current, entity_input, identifier, bp, merge=options.merge)
@@ -478,25 +576,29 @@ class EntityStore:
                 # Reported as unchanged, but still stamped: every write sets updatedAt, which
                 # reconciliation's ``before`` filter relies on (Port's contract).
                 unchanged.add(index)
-            entity.updated_at = now
             entity.updated_by = options.actor
             if current is None:
-                entity.created_at, entity.created_by = now, options.actor
+                entity.created_by = options.actor
             pending[identifier] = entity
             merged.append((index, entity, identifier not in existing))
 
         # 3. relation targets must exist, or be created as bare entities when asked to
         wanted: dict[tuple[str, str], list[int]] = {}
-        targets: dict[int, list[tuple[str, str, str]]] = {}  # id(entity) → its relation targets
+        targets = plan.targets
         for position, (_, entity, _) in enumerate(merged):
             targets[id(entity)] = entity_targets = list(relation_targets(entity, blueprint))
             for _, target, target_id in entity_targets:
                 if not (target == bp and target_id in pending):
                     wanted.setdefault((target, target_id), []).append(position)
-        missing = set(wanted) - await self._existing_keys(conn, wanted)
+        plan.wanted = set(wanted)
+        plan.found = await self._existing_keys(conn, wanted)
+        missing = plan.wanted - plan.found
         failed_positions: dict[int, CatalogError] = {}
         creatable: list[tuple[str, str]] = []
-        known_targets = {t: await self._blueprints.find(t, conn) is not None for t, _ in missing}
+        known_targets = plan.target_blueprints
+        for target, _ in missing:
+            if target not in known_targets:
+                known_targets[target] = await self._blueprints.find(target, conn) is not None
         for target, target_id in sorted(missing):
             if options.create_missing_related_entities and known_targets[target]:
                 creatable.append((target, target_id))
@@ -504,21 +606,18 @@ class EntityStore:
             message = f"related entity {target_id!r} of blueprint {target!r} does not exist"
             for position in wanted[(target, target_id)]:
                 failed_positions.setdefault(position, NotFoundError(message))
-        stored: list[tuple[int, Entity, bool]] = []
         for position, (index, entity, created) in enumerate(merged):
             if position in failed_positions:
                 result.errors.append(_error(index, entity.identifier, failed_positions[position]))
             else:
-                stored.append((index, entity, created))
+                plan.stored.append((index, entity, created))
         # create only the targets some stored entity still points at
-        to_create = [
+        plan.to_create = [
             Entity(
                 target,
                 target_id,
                 title=target_id,
                 datasource=options.datasource,
-                created_at=now,
-                updated_at=now,
                 created_by=options.actor,
                 updated_by=options.actor,
             )
@@ -528,16 +627,47 @@ class EntityStore:
 
         # the digest a row keeps: that of the one body that wrote it (none if several did)
         written: dict[str, int] = {}
-        for index, entity, _ in stored:
+        for index, entity, _ in plan.stored:
             written[entity.identifier] = -1 if entity.identifier in written else index
-        row_digests = {
+        plan.row_digests = {
             identifier: digests[index] if digests is not None and index >= 0 else None
             for identifier, index in written.items()
         }
+        _rows(plan)
+        return plan
 
-        # 4. write (unless only validating)
+    async def _holds(self, conn: AsyncConnection, plan: _Plan) -> bool:
+        """Whether ``conn`` reads what ``plan`` was computed from: then planning again would
+        give the same plan. Every entity write stamps a fresh ``updated_at`` (:meth:`_now`), so
+        a row whose ``(updated_at, content_hash)`` is unchanged is unchanged."""
+        if not plan.exact:
+            return False
+        bp = plan.blueprint["identifier"]
+        if await self._blueprints.get(bp, conn) != plan.blueprint:
+            return False
+        if plan.probed and await self._stored_versions(conn, bp, plan.probed) != plan.versions:
+            return False
+        if plan.wanted and await self._existing_keys(conn, plan.wanted) != plan.found:
+            return False
+        for target, known in plan.target_blueprints.items():
+            if (await self._blueprints.find(target, conn) is not None) != known:
+                return False
+        return True
+
+    async def _apply(self, conn: AsyncConnection, plan: _Plan, *, want_stored: bool) -> BulkResult:
+        """Write ``plan`` (unless only validating) and report its outcome."""
+        result, options, same = plan.result, plan.options, plan.same
+        bp = plan.blueprint["identifier"]
+        now = self._now()
+        for _, entity, created in plan.stored:
+            entity.updated_at = now
+            if created:
+                entity.created_at = now
+        for entity in plan.to_create:
+            entity.created_at = entity.updated_at = now
+
         if not options.validation_only:
-            touched = [entity for index, entity, _ in stored if index in unchanged]
+            touched = [entity for index, entity, _ in plan.stored if index in plan.unchanged]
             if touched:  # same content: stamp the write without rewriting the row
                 stamp = (
                     _e.update()
@@ -552,22 +682,25 @@ class EntityStore:
                 rows = [
                     {"b_blueprint": e.blueprint, "b_identifier": e.identifier,
                      "b_at": e.updated_at, "b_by": e.updated_by,
-                     "b_hash": row_digests[e.identifier]}
+                     "b_hash": plan.row_digests[e.identifier]}
                     for e in touched
                 ]  # fmt: skip
                 await conn.execute(stamp, rows)
-            changed = [entity for index, entity, _ in stored if index not in unchanged]
-            await self._write(conn, changed, existing, blueprint, row_digests, targets)
-            if to_create:
+            for row in plan.entity_rows:
+                row[_UPDATED_AT] = now
+            for position in plan.new_rows:
+                plan.entity_rows[position][_CREATED_AT] = now
+            await self._write(conn, plan)
+            if plan.to_create:
                 await conn.execute(
                     self._db.insert(_e).on_conflict_do_nothing(),
-                    [_entity_row(e) for e in to_create],
+                    [_entity_row(e) for e in plan.to_create],
                 )
             if same:
                 await self._stamp(conn, bp, list(same.values()), now, options.actor)
-        for index, entity, created in stored:
+        for index, entity, created in plan.stored:
             outcome = {"index": index, "identifier": entity.identifier, "created": created}
-            if index in unchanged:
+            if index in plan.unchanged:
                 outcome["unchanged"] = True
             result.entities.append(outcome)
             result.stored[index] = entity
@@ -586,6 +719,15 @@ class EntityStore:
                     result.stored[index] = entity
         result.errors.sort(key=lambda error: error["index"])
         return result
+
+    async def _stored_versions(
+        self, conn: AsyncConnection, bp: str, identifiers: Sequence[str]
+    ) -> dict[str, tuple[int, str | None]]:
+        """``identifier → (updated_at, content_hash)`` of the rows of ``identifiers`` that
+        exist."""
+        columns = (_e.c.identifier, _e.c.updated_at, _e.c.content_hash)
+        rows = await self._select_in(conn, columns, bp, sorted(set(identifiers)))
+        return {identifier: (updated_at, digest) for identifier, updated_at, digest in rows}
 
     async def _stored_digests(
         self, conn: AsyncConnection, bp: str, identifiers: Sequence[str]
@@ -612,70 +754,21 @@ class EntityStore:
                 .values(updated_at=now, updated_by=actor)
             )
 
-    async def _write(
-        self,
-        conn: AsyncConnection,
-        entities: list[Entity],
-        existing: dict[str, Entity],
-        blueprint: JSONObject,
-        digests: dict[str, str | None],
-        targets: dict[int, list[tuple[str, str, str]]],
-    ) -> None:
-        """Store ``entities`` and their relation rows (``targets``: by ``id()`` of each entity,
-        what :func:`relation_targets` gave for it)."""
-        if not entities:
-            return
-        # the last write of an identifier in the batch wins
-        latest = {entity.identifier: entity for entity in entities}
-        dumps = _json_text
-        sql, order = self._prepared("upsert", self._upsert_statement)
-        assert order == _ENTITY_COLUMNS
-        await conn.exec_driver_sql(
-            sql,
-            [
-                (
-                    e.blueprint,
-                    e.identifier,
-                    e.title,
-                    e.icon,
-                    dumps(e.team),
-                    dumps(e.properties),
-                    dumps(e.relations),
-                    e.datasource,
-                    e.created_at,
-                    e.updated_at,
-                    e.created_by,
-                    e.updated_by,
-                    digests.get(e.identifier),
-                )
-                for e in latest.values()
-            ],
-        )
-        changed = [
-            entity
-            for entity in latest.values()
-            if entity.identifier not in existing
-            or existing[entity.identifier].relations != entity.relations
-        ]
-        bp = blueprint["identifier"]
-        stale = [
-            e.identifier
-            for e in changed
-            if e.identifier in existing and existing[e.identifier].relations
-        ]
-        for chunk in _chunks(stale):
+    async def _write(self, conn: AsyncConnection, plan: _Plan) -> None:
+        """Store the rows :func:`_rows` prepared for ``plan``."""
+        if plan.entity_rows:
+            sql, order = self._prepared("upsert", self._upsert_statement)
+            assert order == _ENTITY_COLUMNS
+            await self._db.insert_rows(conn, sql, plan.entity_rows)
+        bp = plan.blueprint["identifier"]
+        for chunk in _chunks(plan.stale_relations):
             await conn.execute(delete(_r).where(_r.c.blueprint == bp, _r.c.identifier.in_(chunk)))
-        relation_rows = [
-            (bp, entity.identifier, name, target, target_id)
-            for entity in changed
-            for name, target, target_id in targets[id(entity)]
-        ]
-        if relation_rows:
+        if plan.relation_rows:
             sql, order = self._prepared(
                 "relations", lambda: self._db.insert(_r).on_conflict_do_nothing()
             )
             assert order == _RELATION_COLUMNS
-            await conn.exec_driver_sql(sql, relation_rows)
+            await self._db.insert_rows(conn, sql, plan.relation_rows)
 
     def _upsert_statement(self) -> Any:
         insert = self._db.insert(_e)
@@ -830,7 +923,7 @@ class EntityStore:
                     holders.setdefault(key, []).append(
                         (row.relation, row.target_blueprint, row.target_identifier)
                     )
-        now = now_us()
+        now = self._now()
         for (bp, identifier), references in holders.items():
             holder = (
                 await conn.execute(
@@ -873,6 +966,50 @@ class EntityStore:
         if not deleted:
             message = f"entity {identifier!r} of blueprint {blueprint_id!r} was not found"
             raise NotFoundError(message)
+
+
+def _rows(plan: _Plan) -> None:
+    """Prepare the rows that store ``plan``'s changed entities (all but their timestamps)."""
+    changed = [entity for index, entity, _ in plan.stored if index not in plan.unchanged]
+    latest = {entity.identifier: entity for entity in changed}  # the last write in a batch wins
+    existing, digests, dumps = plan.existing, plan.row_digests, _json_text
+    plan.entity_rows = [
+        [
+            e.blueprint,
+            e.identifier,
+            e.title,
+            e.icon,
+            dumps(e.team),
+            dumps(e.properties),
+            dumps(e.relations),
+            e.datasource,
+            e.created_at,
+            e.updated_at,
+            e.created_by,
+            e.updated_by,
+            digests.get(e.identifier),
+        ]
+        for e in latest.values()
+    ]
+    plan.new_rows = [
+        position for position, identifier in enumerate(latest) if identifier not in existing
+    ]
+    relinked = [
+        entity
+        for identifier, entity in latest.items()
+        if identifier not in existing or existing[identifier].relations != entity.relations
+    ]
+    plan.stale_relations = [
+        e.identifier
+        for e in relinked
+        if e.identifier in existing and existing[e.identifier].relations
+    ]
+    bp = plan.blueprint["identifier"]
+    plan.relation_rows = [
+        (bp, entity.identifier, name, target, target_id)
+        for entity in relinked
+        for name, target, target_id in plan.targets[id(entity)]
+    ]
 
 
 def _within(blueprint: str, query: Query) -> Query:
