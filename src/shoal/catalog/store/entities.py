@@ -71,8 +71,6 @@ class _Plan:
     blueprint: JSONObject
     options: WriteOptions
     result: BulkResult = field(default_factory=BulkResult)
-    exact: bool = True
-    """False when a search was resolved: the reads are then not all recorded below."""
     probed: list[str] = field(default_factory=list)
     """The batch's identifiers, looked up in the store ..."""
     versions: dict[str, tuple[int, str | None]] = field(default_factory=dict)
@@ -523,7 +521,6 @@ class EntityStore:
         if digests is None:
             if speculative:
                 raise _SearchNeededError
-            plan.exact = False
         else:
             plan.probed = [body["identifier"] for body in bodies]
             plan.versions = await self._stored_versions(conn, bp, plan.probed)
@@ -540,10 +537,8 @@ class EntityStore:
             shown = _shown_identifier(body)
             try:
                 entity_input = parse_entity_input(body, bp)
-                if entity_input.searches():
-                    if speculative:
-                        raise _SearchNeededError
-                    plan.exact = False
+                if speculative and entity_input.searches():
+                    raise _SearchNeededError
                 identifier = await self._resolve_identifier(conn, bp, entity_input.identifier)
                 await self._resolve_queries(conn, blueprint, entity_input)
             except CatalogError as exc:
@@ -640,8 +635,6 @@ class EntityStore:
         """Whether ``conn`` reads what ``plan`` was computed from: then planning again would
         give the same plan. Every entity write stamps a fresh ``updated_at`` (:meth:`_now`), so
         a row whose ``(updated_at, content_hash)`` is unchanged is unchanged."""
-        if not plan.exact:
-            return False
         bp = plan.blueprint["identifier"]
         if await self._blueprints.get(bp, conn) != plan.blueprint:
             return False
