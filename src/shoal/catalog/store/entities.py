@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from jsonschema.protocols import Validator
 from sqlalchemy import bindparam, delete, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shoal.catalog.blueprints import PropertyCheck
 from shoal.catalog.entities import (
     Entity,
     EntityInput,
@@ -510,9 +512,6 @@ class EntityStore:
         bp = blueprint["identifier"]
         plan = _Plan(blueprint, options)
         result = plan.result
-        validator = self._blueprints.validator(blueprint)
-        check = self._blueprints.property_check(blueprint)
-
         # 0. a body identical to the write that produced its row changes nothing but updatedAt:
         #    recognised by the row's content_hash alone, without reading, merging or validating
         digests = _digests(bodies, _write_key(blueprint, options))
@@ -531,104 +530,44 @@ class EntityStore:
 
         # 1. parse and resolve every input; failures are reported per index
         resolved: list[tuple[int, str, EntityInput]] = []
-        for index, body in enumerate(bodies):
-            if index in same:
+        for index, shown, parsed in _parse_inputs(bodies, same, bp):
+            if isinstance(parsed, CatalogError):
+                result.errors.append(_error(index, shown, parsed))
                 continue
-            shown = _shown_identifier(body)
+            if isinstance(parsed.identifier, str) and not parsed.searches():
+                resolved.append((index, parsed.identifier, parsed))
+                continue
+            if speculative:
+                raise _SearchNeededError
             try:
-                entity_input = parse_entity_input(body, bp)
-                if speculative and entity_input.searches():
-                    raise _SearchNeededError
-                identifier = await self._resolve_identifier(conn, bp, entity_input.identifier)
-                await self._resolve_queries(conn, blueprint, entity_input)
+                identifier = await self._resolve_identifier(conn, bp, parsed.identifier)
+                await self._resolve_queries(conn, blueprint, parsed)
             except CatalogError as exc:
                 result.errors.append(_error(index, shown, exc))
                 continue
-            resolved.append((index, identifier, entity_input))
+            resolved.append((index, identifier, parsed))
 
         # 2. merge over what is stored (and over earlier items of this batch), then validate
         lookup = [identifier for _, identifier, _ in resolved]
         if present is not None:  # only string identifiers: we know which rows exist
             lookup = [identifier for identifier in lookup if identifier in present]
         rows = await self._fetch_rows(conn, bp, lookup)
-        existing = plan.existing = {entity.identifier: entity for entity, _ in rows}
+        plan.existing = {entity.identifier: entity for entity, _ in rows}
         for identifier in lookup:  # the versions the merge saw (reads may not share a snapshot)
             plan.versions.pop(identifier, None)
         plan.versions.update((entity.identifier, version) for entity, version in rows)
-        pending: dict[str, Entity] = {}
-        merged: list[tuple[int, Entity, bool]] = []
-        unchanged = plan.unchanged
-        for index, identifier, entity_input in resolved:
-            current = pending.get(identifier) or existing.get(identifier)
-            entity = merge_entity(current, entity_input, identifier, bp, merge=options.merge)
-            try:
-                validate_entity(entity, blueprint, validator, check)
-            except CatalogError as exc:
-                result.errors.append(_error(index, identifier, exc))
-                continue
-            entity.datasource = options.datasource
-            if current is not None and current.same_content(entity):
-                # Reported as unchanged, but still stamped: every write sets updatedAt, which
-                # reconciliation's ``before`` filter relies on (Port's contract).
-                unchanged.add(index)
-            entity.updated_by = options.actor
-            if current is None:
-                entity.created_by = options.actor
-            pending[identifier] = entity
-            merged.append((index, entity, identifier not in existing))
+        validator = self._blueprints.validator(blueprint)
+        check = self._blueprints.property_check(blueprint)
+        merged, wanted = _merge(plan, resolved, validator, check)
 
         # 3. relation targets must exist, or be created as bare entities when asked to
-        wanted: dict[tuple[str, str], list[int]] = {}
-        targets = plan.targets
-        for position, (_, entity, _) in enumerate(merged):
-            targets[id(entity)] = entity_targets = list(relation_targets(entity, blueprint))
-            for _, target, target_id in entity_targets:
-                if not (target == bp and target_id in pending):
-                    wanted.setdefault((target, target_id), []).append(position)
         plan.wanted = set(wanted)
         plan.found = await self._existing_keys(conn, wanted)
-        missing = plan.wanted - plan.found
-        failed_positions: dict[int, CatalogError] = {}
-        creatable: list[tuple[str, str]] = []
-        known_targets = plan.target_blueprints
-        for target, _ in missing:
-            if target not in known_targets:
-                known_targets[target] = await self._blueprints.find(target, conn) is not None
-        for target, target_id in sorted(missing):
-            if options.create_missing_related_entities and known_targets[target]:
-                creatable.append((target, target_id))
-                continue
-            message = f"related entity {target_id!r} of blueprint {target!r} does not exist"
-            for position in wanted[(target, target_id)]:
-                failed_positions.setdefault(position, NotFoundError(message))
-        for position, (index, entity, created) in enumerate(merged):
-            if position in failed_positions:
-                result.errors.append(_error(index, entity.identifier, failed_positions[position]))
-            else:
-                plan.stored.append((index, entity, created))
-        # create only the targets some stored entity still points at
-        plan.to_create = [
-            Entity(
-                target,
-                target_id,
-                title=target_id,
-                datasource=options.datasource,
-                created_by=options.actor,
-                updated_by=options.actor,
-            )
-            for target, target_id in creatable
-            if any(p not in failed_positions for p in wanted[(target, target_id)])
-        ]
-
-        # the digest a row keeps: that of the one body that wrote it (none if several did)
-        written: dict[str, int] = {}
-        for index, entity, _ in plan.stored:
-            written[entity.identifier] = -1 if entity.identifier in written else index
-        plan.row_digests = {
-            identifier: digests[index] if digests is not None and index >= 0 else None
-            for identifier, index in written.items()
-        }
-        _rows(plan)
+        for target, _ in plan.wanted - plan.found:
+            if target not in plan.target_blueprints:
+                known = await self._blueprints.find(target, conn) is not None
+                plan.target_blueprints[target] = known
+        _settle(plan, merged, wanted, digests)
         return plan
 
     async def _holds(self, conn: AsyncConnection, plan: _Plan) -> bool:
@@ -959,6 +898,112 @@ class EntityStore:
         if not deleted:
             message = f"entity {identifier!r} of blueprint {blueprint_id!r} was not found"
             raise NotFoundError(message)
+
+
+def _parse_inputs(
+    bodies: Sequence[Any], same: dict[int, str], bp: str
+) -> list[tuple[int, str, EntityInput | CatalogError]]:
+    """Each body not in ``same`` parsed, or the error that refuses it: ``(index, shown
+    identifier, input or error)``."""
+    parsed: list[tuple[int, str, EntityInput | CatalogError]] = []
+    for index, body in enumerate(bodies):
+        if index in same:
+            continue
+        try:
+            parsed.append((index, _shown_identifier(body), parse_entity_input(body, bp)))
+        except CatalogError as exc:
+            parsed.append((index, _shown_identifier(body), exc))
+    return parsed
+
+
+def _merge(
+    plan: _Plan,
+    resolved: list[tuple[int, str, EntityInput]],
+    validator: Validator,
+    check: PropertyCheck,
+) -> tuple[list[tuple[int, Entity, bool]], dict[tuple[str, str], list[int]]]:
+    """Merge each input over its stored row (or an earlier item of the batch) and validate it.
+
+    Returns ``(index, entity, created)`` of the valid ones and, by relation target outside the
+    batch, the positions in that list of the entities that point at it.
+    """
+    blueprint, options, existing = plan.blueprint, plan.options, plan.existing
+    bp = blueprint["identifier"]
+    pending: dict[str, Entity] = {}
+    merged: list[tuple[int, Entity, bool]] = []
+    for index, identifier, entity_input in resolved:
+        current = pending.get(identifier) or existing.get(identifier)
+        entity = merge_entity(current, entity_input, identifier, bp, merge=options.merge)
+        try:
+            validate_entity(entity, blueprint, validator, check)
+        except CatalogError as exc:
+            plan.result.errors.append(_error(index, identifier, exc))
+            continue
+        entity.datasource = options.datasource
+        if current is not None and current.same_content(entity):
+            # Reported as unchanged, but still stamped: every write sets updatedAt, which
+            # reconciliation's ``before`` filter relies on (Port's contract).
+            plan.unchanged.add(index)
+        entity.updated_by = options.actor
+        if current is None:
+            entity.created_by = options.actor
+        pending[identifier] = entity
+        merged.append((index, entity, identifier not in existing))
+    wanted: dict[tuple[str, str], list[int]] = {}
+    for position, (_, entity, _) in enumerate(merged):
+        plan.targets[id(entity)] = entity_targets = list(relation_targets(entity, blueprint))
+        for _, target, target_id in entity_targets:
+            if not (target == bp and target_id in pending):
+                wanted.setdefault((target, target_id), []).append(position)
+    return merged, wanted
+
+
+def _settle(
+    plan: _Plan,
+    merged: list[tuple[int, Entity, bool]],
+    wanted: dict[tuple[str, str], list[int]],
+    digests: list[str | None] | None,
+) -> None:
+    """Finish ``plan`` once its relation targets are known: refuse the entities whose targets
+    are missing (or plan those targets as bare entities, when asked to), note the digest each
+    row keeps and prepare the rows."""
+    options = plan.options
+    failed_positions: dict[int, CatalogError] = {}
+    creatable: list[tuple[str, str]] = []
+    for target, target_id in sorted(plan.wanted - plan.found):
+        if options.create_missing_related_entities and plan.target_blueprints[target]:
+            creatable.append((target, target_id))
+            continue
+        message = f"related entity {target_id!r} of blueprint {target!r} does not exist"
+        for position in wanted[(target, target_id)]:
+            failed_positions.setdefault(position, NotFoundError(message))
+    for position, (index, entity, created) in enumerate(merged):
+        if position in failed_positions:
+            plan.result.errors.append(_error(index, entity.identifier, failed_positions[position]))
+        else:
+            plan.stored.append((index, entity, created))
+    # create only the targets some stored entity still points at
+    plan.to_create = [
+        Entity(
+            target,
+            target_id,
+            title=target_id,
+            datasource=options.datasource,
+            created_by=options.actor,
+            updated_by=options.actor,
+        )
+        for target, target_id in creatable
+        if any(p not in failed_positions for p in wanted[(target, target_id)])
+    ]
+    # the digest a row keeps: that of the one body that wrote it (none if several did)
+    written: dict[str, int] = {}
+    for index, entity, _ in plan.stored:
+        written[entity.identifier] = -1 if entity.identifier in written else index
+    plan.row_digests = {
+        identifier: digests[index] if digests is not None and index >= 0 else None
+        for identifier, index in written.items()
+    }
+    _rows(plan)
 
 
 def _rows(plan: _Plan) -> None:
