@@ -512,6 +512,7 @@ class EntityStore:
         bp = blueprint["identifier"]
         plan = _Plan(blueprint, options)
         result = plan.result
+
         # 0. a body identical to the write that produced its row changes nothing but updatedAt:
         #    recognised by the row's content_hash alone, without reading, merging or validating
         digests = _digests(bodies, _write_key(blueprint, options))
