@@ -77,8 +77,9 @@ class _Plan:
     """The batch's identifiers, looked up in the store ..."""
     versions: dict[str, tuple[int, str | None]] = field(default_factory=dict)
     """... and ``(updated_at, content_hash)`` of those whose rows the plan saw."""
-    wanted: set[tuple[str, str]] = field(default_factory=set)
-    """Relation targets looked up ..."""
+    wanted: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    """Relation targets outside the batch, looked up (each with the positions, among the merged
+    entities, of those that point at it) ..."""
     found: set[tuple[str, str]] = field(default_factory=set)
     """... and those that exist."""
     target_blueprints: dict[str, bool] = field(default_factory=dict)
@@ -96,8 +97,6 @@ class _Plan:
     row_digests: dict[str, str | None] = field(default_factory=dict)
     entity_rows: list[list[Any]] = field(default_factory=list)
     """``entities`` rows of the changed entities, their timestamps left to the write ..."""
-    new_rows: list[int] = field(default_factory=list)
-    """... positions of those that create their row ..."""
     stale_relations: list[str] = field(default_factory=list)
     """... identifiers whose ``entity_relations`` rows are replaced ..."""
     relation_rows: list[tuple[str, str, str, str, str]] = field(default_factory=list)
@@ -131,6 +130,7 @@ def row_to_entity(row: Any) -> Entity:
     )
 
 
+_IDENTIFIER = _e.columns.keys().index("identifier")
 _CREATED_AT = _e.columns.keys().index("created_at")
 _UPDATED_AT = _e.columns.keys().index("updated_at")
 _CONTENT_HASH = _e.columns.keys().index("content_hash")
@@ -476,7 +476,8 @@ class EntityStore:
         async with self._db.write() as conn:
             blueprint = await self._blueprints.get(blueprint_id, conn)
             key = _write_key(blueprint, options)
-            present = await self._stored_digests(conn, blueprint_id, list(counts))
+            versions = await self._stored_versions(conn, blueprint_id, list(counts))
+            present = {identifier: digest for identifier, (_, digest) in versions.items()}
             row_digest = row_digester(key)
             same = [
                 position
@@ -524,7 +525,7 @@ class EntityStore:
         else:
             plan.probed = [body["identifier"] for body in bodies]
             plan.versions = await self._stored_versions(conn, bp, plan.probed)
-            present = {identifier: version[1] for identifier, version in plan.versions.items()}
+            present = {identifier: digest for identifier, (_, digest) in plan.versions.items()}
             for index, body in enumerate(bodies):
                 if digests[index] is not None and present.get(body["identifier"]) == digests[index]:
                     same[index] = body["identifier"]
@@ -559,16 +560,15 @@ class EntityStore:
         plan.versions.update((entity.identifier, version) for entity, version in rows)
         validator = self._blueprints.validator(blueprint)
         check = self._blueprints.property_check(blueprint)
-        merged, wanted = _merge(plan, resolved, validator, check)
+        merged = _merge(plan, resolved, validator, check)
 
         # 3. relation targets must exist, or be created as bare entities when asked to
-        plan.wanted = set(wanted)
-        plan.found = await self._existing_keys(conn, wanted)
-        for target, _ in plan.wanted - plan.found:
+        plan.found = await self._existing_keys(conn, plan.wanted)
+        for target, _ in plan.wanted.keys() - plan.found:
             if target not in plan.target_blueprints:
                 known = await self._blueprints.find(target, conn) is not None
                 plan.target_blueprints[target] = known
-        _settle(plan, merged, wanted, digests)
+        _settle(plan, merged, digests)
         return plan
 
     async def _holds(self, conn: AsyncConnection, plan: _Plan) -> bool:
@@ -621,8 +621,8 @@ class EntityStore:
                 await conn.execute(stamp, rows)
             for row in plan.entity_rows:
                 row[_UPDATED_AT] = now
-            for position in plan.new_rows:
-                plan.entity_rows[position][_CREATED_AT] = now
+                if row[_IDENTIFIER] not in plan.existing:
+                    row[_CREATED_AT] = now
             await self._write(conn, plan)
             if plan.to_create:
                 await conn.execute(
@@ -661,14 +661,6 @@ class EntityStore:
         columns = (_e.c.identifier, _e.c.updated_at, _e.c.content_hash)
         rows = await self._select_in(conn, columns, bp, sorted(set(identifiers)))
         return {identifier: (updated_at, digest) for identifier, updated_at, digest in rows}
-
-    async def _stored_digests(
-        self, conn: AsyncConnection, bp: str, identifiers: Sequence[str]
-    ) -> dict[str, str | None]:
-        """``identifier → content_hash`` of the rows of ``identifiers`` that exist."""
-        columns = (_e.c.identifier, _e.c.content_hash)
-        rows = await self._select_in(conn, columns, bp, sorted(set(identifiers)))
-        return dict(rows)
 
     async def _stamp(
         self,
@@ -922,11 +914,11 @@ def _merge(
     resolved: list[tuple[int, str, EntityInput]],
     validator: Validator,
     check: PropertyCheck,
-) -> tuple[list[tuple[int, Entity, bool]], dict[tuple[str, str], list[int]]]:
+) -> list[tuple[int, Entity, bool]]:
     """Merge each input over its stored row (or an earlier item of the batch) and validate it.
 
-    Returns ``(index, entity, created)`` of the valid ones and, by relation target outside the
-    batch, the positions in that list of the entities that point at it.
+    Returns ``(index, entity, created)`` of the valid ones; notes their relation targets in
+    ``plan.targets`` and, for targets outside the batch, ``plan.wanted``.
     """
     blueprint, options, existing = plan.blueprint, plan.options, plan.existing
     bp = blueprint["identifier"]
@@ -950,28 +942,27 @@ def _merge(
             entity.created_by = options.actor
         pending[identifier] = entity
         merged.append((index, entity, identifier not in existing))
-    wanted: dict[tuple[str, str], list[int]] = {}
+    wanted = plan.wanted
     for position, (_, entity, _) in enumerate(merged):
         plan.targets[id(entity)] = entity_targets = list(relation_targets(entity, blueprint))
         for _, target, target_id in entity_targets:
             if not (target == bp and target_id in pending):
                 wanted.setdefault((target, target_id), []).append(position)
-    return merged, wanted
+    return merged
 
 
 def _settle(
     plan: _Plan,
     merged: list[tuple[int, Entity, bool]],
-    wanted: dict[tuple[str, str], list[int]],
     digests: list[str | None] | None,
 ) -> None:
     """Finish ``plan`` once its relation targets are known: refuse the entities whose targets
     are missing (or plan those targets as bare entities, when asked to), note the digest each
     row keeps and prepare the rows."""
-    options = plan.options
+    options, wanted = plan.options, plan.wanted
     failed_positions: dict[int, CatalogError] = {}
     creatable: list[tuple[str, str]] = []
-    for target, target_id in sorted(plan.wanted - plan.found):
+    for target, target_id in sorted(wanted.keys() - plan.found):
         if options.create_missing_related_entities and plan.target_blueprints[target]:
             creatable.append((target, target_id))
             continue
@@ -1029,9 +1020,6 @@ def _rows(plan: _Plan) -> None:
             digests.get(e.identifier),
         ]
         for e in latest.values()
-    ]
-    plan.new_rows = [
-        position for position, identifier in enumerate(latest) if identifier not in existing
     ]
     relinked = [
         entity
