@@ -80,6 +80,14 @@ async def test_an_unreachable_database_is_a_source_error(tmp_path: Path) -> None
     assert "hunter2" not in str(caught.value)
 
 
+async def test_a_missing_sqlite_file_is_an_error_and_is_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    config = make_config(f"sqlite:///{missing}", {"a": {"query": "SELECT 1"}})
+    with pytest.raises(SourceError, match="unable to open database file"):
+        await fetch(config, "a")
+    assert not missing.exists()
+
+
 @pytest.mark.postgres
 async def test_postgres_types_become_json(postgres_table: PostgresTable) -> None:
     table = postgres_table.name
