@@ -7,8 +7,10 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,17 @@ import pytest
 
 from shoal.catalog.server import RunningCatalog, running_catalog
 from shoal.catalog.settings import CatalogSettings
-from shoal.integrations.fake import FakeSettings, create_integration, person_present
+from shoal.integrations.fake import (
+    INTEGRATION_TYPE,
+    KINDS,
+    FakeSettings,
+    create_integration,
+    fetch_pages,
+    load_default_blueprints,
+    load_default_mapping,
+    person_present,
+)
+from shoal.sync.integration import Integration, RawBatch
 from shoal.sync.run_record import RunStatus
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
@@ -165,6 +177,51 @@ async def test_deletion_threshold_blocks_a_mass_delete(
     assert record.delete_phase.status == "blocked"
     assert "entityDeletionThreshold" in record.delete_phase.reason
     assert len(await owned(admin, "fakePerson")) == PERSONS
+
+
+async def test_the_next_kind_is_fetched_while_the_last_page_of_a_kind_loads(
+    runner_settings: RunnerSettings, admin: httpx.AsyncClient
+) -> None:
+    fake = FakeSettings(persons=PERSONS, page_size=50)
+    events: list[tuple[str, str, float]] = []
+    integration = Integration(
+        INTEGRATION_TYPE,
+        default_mapping=load_default_mapping(),
+        default_blueprints=load_default_blueprints(),
+    )
+
+    async def recorded(kind: str) -> AsyncIterator[RawBatch]:
+        events.append(("start", kind, time.time()))
+        async for page in fetch_pages(fake, kind):
+            yield page
+        events.append(("end", kind, time.time()))
+
+    for name in KINDS:
+        integration.on_resync(name)(recorded)
+    runner = IntegrationRunner(integration, runner_settings)
+    try:
+        record = await runner.once()
+    finally:
+        await runner.aclose()
+    assert record.status is RunStatus.COMPLETED, record.to_json()
+
+    # handlers still run one after another, in config order
+    assert [(event, kind) for event, kind, _ in events] == [
+        (event, kind) for kind in KINDS for event in ("start", "end")
+    ]
+    # ... but the persons' handler started before the projects (the kind before) were written
+    response = await admin.post(
+        "/v1/entities/search",
+        json={"combinator": "and", "rules": [{"property": "$blueprint", "operator": "=",
+                                              "value": "fakeProject"}]},
+        params={"include": ["identifier", "createdAt"]},
+    )  # fmt: skip
+    projects = response.json()["entities"]
+    written = max(datetime.fromisoformat(e["createdAt"]).timestamp() for e in projects)
+    started = next(
+        moment for event, kind, moment in events if (event, kind) == ("start", KINDS[-1])
+    )
+    assert started < written
 
 
 async def test_a_refused_page_stops_its_kind_after_the_page_in_flight(

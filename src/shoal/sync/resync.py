@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -152,8 +152,9 @@ class Resync:
             self._group = group
             reporter = group.create_task(self._report_progress(), name=f"{record.id}-progress")
             try:
-                for resource, progress in zip(self._config.resources, record.kinds, strict=True):
-                    await self._run_kind(resource, progress)
+                prefetches = self._prefetches(group)
+                for prefetch, progress in zip(prefetches, record.kinds, strict=True):
+                    await self._run_kind(prefetch, progress)
                 try:
                     await self._delete_phase()
                 except (CatalogError, CatalogUnavailableError, LoadError) as exc:
@@ -177,48 +178,70 @@ class Resync:
 
     # --- one kind ------------------------------------------------------------------------------
 
-    async def _run_kind(self, resource: Any, progress: KindProgress) -> None:
-        progress.status = KindStatus.RUNNING
-        self._notify()
-        loads: deque[asyncio.Task[_Loaded | Exception]] = deque()
-        try:
+    def _prefetches(self, group: asyncio.TaskGroup) -> list[_Prefetch]:
+        """One prefetch per resource, in config order, each starting the next one's when its
+        handler is exhausted: the next kind's first pages are fetched and mapped while this
+        kind's last pages load (handlers still run one after another)."""
+        prefetches: list[_Prefetch] = []
+        following: _Prefetch | None = None
+        for resource in reversed(self._config.resources):
+            following = _Prefetch(group, resource.kind, self._opener(resource), following)
+            prefetches.append(following)
+        return prefetches[::-1]
+
+    def _opener(self, resource: Any) -> Callable[[], tuple[AsyncIterator[RawBatch], _Preparer]]:
+        """What a kind's prefetch opens: the handler's pages and how to prepare each."""
+
+        def open_kind() -> tuple[AsyncIterator[RawBatch], _Preparer]:
             if not self._integration.has_kind(resource.kind):
                 message = f"the integration has no handler for kind {resource.kind!r}"
                 raise KindError(message)
             compiled = compile_resource(resource)
-            assert self._group is not None
-            async with _Prefetch(
-                self._group, self._integration.fetch(resource.kind), resource.kind
-            ) as pages:
-                async for batch in pages:
-                    # Page N+1 is mapped while pages N-1 and N load: the next upsert already
+
+            async def prepare(batch: RawBatch) -> _Page:
+                try:
+                    mapped = await _map(compiled, batch)
+                    await asyncio.sleep(0)
+                    return _Page(len(batch), mapped, self._group_by_blueprint(mapped.entities))
+                except Exception as exc:  # noqa: BLE001 - raised by the kind, after its loads
+                    return _Page(len(batch), error=exc)
+
+            return self._integration.fetch(resource.kind), prepare
+
+        return open_kind
+
+    async def _run_kind(self, prefetch: _Prefetch, progress: KindProgress) -> None:
+        progress.status = KindStatus.RUNNING
+        self._notify()
+        loads: deque[asyncio.Task[_Loaded | Exception]] = deque()
+        assert self._group is not None
+        try:
+            async with prefetch as pages:
+                async for page in pages:
+                    # Pages are mapped ahead while pages N-1 and N load: the next upsert already
                     # waits at the catalog when one ends, so the catalog never waits for us.
-                    try:
-                        mapped = await _map(compiled, batch)
-                        await asyncio.sleep(0)
-                        groups = self._group_by_blueprint(mapped.entities)
-                    except Exception:
-                        progress.fetched += len(batch)
+                    progress.fetched += page.size
+                    if page.error is not None:
                         await self._drain(loads, progress)  # an error of a page before first
-                        raise
-                    progress.fetched += len(batch)
+                        raise page.error
+                    mapped = page.mapped
                     if mapped.errors:
                         await self._drain(loads, progress)
                     self._account(mapped, progress)
                     while len(loads) >= LOAD_DEPTH:
                         await self._settle_oldest(loads, progress)
                     # in the run's task group; its error is handed over, not raised there
-                    loads.append(self._group.create_task(self._load_outcome(groups)))
+                    loads.append(self._group.create_task(self._load_outcome(page.groups)))
                     self._notify()
                 await self._drain(loads, progress)
         except KindError as exc:
             self._fail_kind(progress, str(exc))
         except (LoadError, CatalogError, CatalogUnavailableError) as exc:
             self._fail_kind(
-                progress, f"the catalog refused entities of kind {resource.kind!r}: {exc}"
+                progress, f"the catalog refused entities of kind {progress.kind!r}: {exc}"
             )
         except Exception as exc:
-            log.exception("kind %s of %s failed", resource.kind, self.record.integration)
+            log.exception("kind %s of %s failed", progress.kind, self.record.integration)
             self._fail_kind(progress, f"{type(exc).__name__}: {exc}")
         else:
             progress.status = KindStatus.COMPLETED
@@ -597,29 +620,63 @@ def _entity_preview(entity: JSONObject) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """A fetched page, mapped and grouped by blueprint; or the error that preparing it raised
+    (the kind raises it once the loads before it are settled)."""
+
+    size: int
+    mapped: MappedBatch = dataclasses.field(default_factory=MappedBatch)
+    groups: dict[str, _Group] = dataclasses.field(default_factory=dict)
+    error: Exception | None = None
+
+
+_Preparer = Callable[[RawBatch], Awaitable[_Page]]
+
+
 class _Prefetch:
-    """Fetch up to ``PIPELINE_DEPTH`` pages ahead of mapping and loading.
+    """Fetch and prepare (map, group, serialise) up to ``PIPELINE_DEPTH`` pages of one kind
+    ahead of loading.
 
     The producer task lives in the run's task group and never fails it: a source error is
     handed to the consumer through the queue and re-raised there, so it stops only its kind.
-    Leaving the block (normally, by error or by cancellation) cancels the producer.
+    It starts when the kind does, or earlier, when the previous kind's handler is exhausted
+    (``following``): kinds still load one after another and their handlers still run one after
+    another, but a kind's first pages are ready when it starts. Leaving the block (normally, by
+    error or by cancellation) cancels the producer.
     """
 
     _DONE: Any = object()
 
     def __init__(
-        self, group: asyncio.TaskGroup, source: AsyncIterator[RawBatch], kind: str = ""
+        self,
+        group: asyncio.TaskGroup,
+        kind: str,
+        opener: Callable[[], tuple[AsyncIterator[RawBatch], _Preparer]],
+        following: _Prefetch | None = None,
     ) -> None:
         self._group = group
-        self._source = source
         self._kind = kind
+        self._opener = opener
+        self._following = following
         self._queue: asyncio.Queue[Any] = asyncio.Queue(PIPELINE_DEPTH)
         self._producer: asyncio.Task[None] | None = None
 
+    def start(self) -> None:
+        if self._producer is None:
+            self._producer = self._group.create_task(self._produce(), name=f"prefetch-{self._kind}")
+
     async def _produce(self) -> None:
+        source: AsyncIterator[RawBatch] | None = None
         try:
-            async for batch in self._source:
-                await self._queue.put(batch)
+            source, prepare = self._opener()
+            async for batch in source:
+                page = await prepare(batch)
+                await self._queue.put(page)
+                if page.error is not None:
+                    return
+            if self._following is not None:
+                self._following.start()
         except Exception as exc:  # noqa: BLE001 - re-raised by the consumer
             await self._queue.put(exc)
         except asyncio.CancelledError:
@@ -631,15 +688,15 @@ class _Prefetch:
         else:
             await self._queue.put(self._DONE)
         finally:
-            close = getattr(self._source, "aclose", None)
+            close = getattr(source, "aclose", None)
             if close is not None:  # run the handler's own cleanup now, not at garbage collection
                 await close()
 
-    async def __aenter__(self) -> AsyncIterator[RawBatch]:
-        self._producer = self._group.create_task(self._produce(), name="prefetch")
+    async def __aenter__(self) -> AsyncIterator[_Page]:
+        self.start()
         return self._pages()
 
-    async def _pages(self) -> AsyncIterator[RawBatch]:
+    async def _pages(self) -> AsyncIterator[_Page]:
         while True:
             item = await self._queue.get()
             if item is self._DONE:
