@@ -28,7 +28,7 @@ from shoal.errors import (
 )
 from shoal.sync.catalog_client import CatalogClient, UpsertedEntity, UpsertResult
 from shoal.sync.integration import Integration, RawBatch
-from shoal.sync.mapping import CompiledResource, MappedBatch, MappingConfig, compile_resource
+from shoal.sync.mapping import MappedBatch, MappingConfig, compile_resource
 from shoal.sync.run_record import KindProgress, KindStatus, RunRecord, RunStatus
 from shoal.sync.seen import SeenKeys
 from shoal.sync.unchanged import SEARCH_CHUNK, include_paths, is_unchanged, search_query
@@ -46,7 +46,7 @@ LOAD_DEPTH = 2
 parsed by the catalog while the previous one writes, and waits there to be written next."""
 
 MAP_SLICE = 50
-"""Items mapped between two turns of the event loop (a page loads while the next is mapped)."""
+"""Items mapped and serialised between two turns of the event loop (pages load meanwhile)."""
 
 
 class KindError(ShoalError):
@@ -199,12 +199,23 @@ class Resync:
             compiled = compile_resource(resource)
 
             async def prepare(batch: RawBatch) -> _Page:
+                """Map the page and group its entities, in slices with a turn of the event loop
+                before each, so that the pages loading meanwhile send their requests and read
+                their answers on time, and an abort is not kept waiting."""
+                page = _Page(len(batch))
                 try:
-                    mapped = await _map(compiled, batch)
-                    await asyncio.sleep(0)
-                    return _Page(len(batch), mapped, self._group_by_blueprint(mapped.entities))
+                    for start in range(0, len(batch), MAP_SLICE):
+                        await asyncio.sleep(0)
+                        part = compiled.map_batch(batch[start : start + MAP_SLICE])
+                        page.mapped.entities.extend(part.entities)
+                        page.mapped.filtered_out += part.filtered_out
+                        page.mapped.errors.extend(
+                            replace(error, index=error.index + start) for error in part.errors
+                        )
+                        self._group_by_blueprint(part.entities, page.groups)
                 except Exception as exc:  # noqa: BLE001 - raised by the kind, after its loads
                     return _Page(len(batch), error=exc)
+                return page
 
             return self._integration.fetch(resource.kind), prepare
 
@@ -290,10 +301,10 @@ class Resync:
             raise KindError(message)
         progress.mapped += len(mapped.entities)
 
-    def _group_by_blueprint(self, entities: list[JSONObject]) -> dict[str, _Group]:
-        """A page's entities per blueprint, serialised (and digested) ahead of their load."""
+    def _group_by_blueprint(self, entities: list[JSONObject], groups: dict[str, _Group]) -> None:
+        """Add ``entities`` to a page's ``groups`` per blueprint, serialised (and digested) ahead
+        of their load."""
         digests = self._options.confirm_by_digest and not self._options.compare_before_write
-        groups: dict[str, _Group] = {}
         for entity in entities:
             group = groups.get(entity["blueprint"])
             if group is None:
@@ -308,7 +319,6 @@ class Resync:
                 group.parts.append(part)
                 if group.digests is not None:
                     group.digests.append(json_digest(part) if may_repeat(entity) else None)
-        return groups
 
     async def _load_outcome(self, groups: dict[str, _Group]) -> _Loaded | Exception:
         """:meth:`_load`'s result, or the exception it raised: a task of the run's task group
@@ -594,21 +604,6 @@ def _loaded(outcome: _Loaded | Exception) -> _Loaded:
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
-
-
-async def _map(compiled: CompiledResource, batch: RawBatch) -> MappedBatch:
-    """``compiled.map_batch(batch)``, in slices with a turn of the event loop before each, so
-    that the page being loaded meanwhile sends its requests and reads its answers on time."""
-    mapped = MappedBatch()
-    for start in range(0, len(batch), MAP_SLICE):
-        await asyncio.sleep(0)
-        part = compiled.map_batch(batch[start : start + MAP_SLICE])
-        mapped.entities.extend(part.entities)
-        mapped.filtered_out += part.filtered_out
-        mapped.errors.extend(
-            dataclasses.replace(error, index=error.index + start) for error in part.errors
-        )
-    return mapped
 
 
 def _entity_preview(entity: JSONObject) -> str:
