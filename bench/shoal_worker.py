@@ -30,6 +30,7 @@ from shoal.integrations.fake import (
 from shoal.sync.integration import Integration, RawBatch
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
+from shoal.tuning import tune_gc
 
 IDENTIFIER = "fake-org"
 
@@ -63,6 +64,7 @@ async def main(url: str, client_id: str, secret: str, control: Path) -> None:
         resync_on_start=False,
         listener="push",
     )
+    tune_gc()  # as `shoal integration run` does
     runner = IntegrationRunner(bench_integration(control), settings)
     try:
         await runner.serve()

@@ -11,6 +11,7 @@ import orjson
 
 from shoal.catalog.server import running_catalog
 from shoal.catalog.settings import CatalogSettings
+from shoal.tuning import YOUNG_THRESHOLD
 from tests.conftest import token_for
 
 
@@ -48,6 +49,10 @@ async def test_bad_input_is_one_line_and_non_zero(tmp_path: Path) -> None:
     assert len(err.strip().splitlines()) == 1
     code, _, err = await shoal("serve", "--database-url", "mysql://nope")
     assert code == 1 and err.strip().splitlines()[-1].startswith("shoal: unsupported database URL")
+    code, _, err = await shoal("serve", "--database-url", "sqlite://")
+    assert code == 1 and err.strip().splitlines()[-1].startswith(
+        "shoal: an in-memory SQLite database cannot hold a catalog"
+    )
     code, _, err = await shoal(
         "integration",
         "run",
@@ -55,3 +60,33 @@ async def test_bad_input_is_one_line_and_non_zero(tmp_path: Path) -> None:
         env={"SHOAL_CLIENT_ID": "a", "SHOAL_CLIENT_SECRET": "b"},
     )
     assert code == 1 and "no bundled integration 'no-such-thing'" in err
+
+
+async def test_integration_run_tunes_the_garbage_collector(tmp_path: Path) -> None:
+    """``shoal integration run`` collects young objects less often and freezes what it loaded
+    (mapping a page allocates tens of thousands of short-lived objects)."""
+    seen = tmp_path / "gc.json"
+    module = tmp_path / "probe_integration.py"
+    module.write_text(
+        "import gc, pathlib\n"
+        "import orjson\n"
+        "from shoal.integrations.fake import FakeSettings, create_integration\n"
+        "integration = create_integration(FakeSettings(persons=5))\n"
+        "@integration.on_start\n"
+        "async def record() -> None:\n"
+        f"    pathlib.Path({str(seen)!r}).write_bytes(\n"
+        "        orjson.dumps([gc.get_threshold()[0], gc.get_freeze_count()]))\n"
+    )
+    database = f"sqlite:///{tmp_path / 'c.db'}"
+    settings = CatalogSettings(port=0, data_dir=tmp_path / "data", database_url=database)
+    async with running_catalog(settings) as catalog:
+        credentials = orjson.loads((tmp_path / "data" / "admin-credentials.json").read_bytes())
+        code, _, err = await shoal(
+            "integration", "run", str(module), "--once", "--identifier", "probe",
+            "--catalog-url", catalog.url, "--client-id", credentials["clientId"],
+            "--client-secret", credentials["clientSecret"],
+        )  # fmt: skip
+    assert code == 0, err
+    threshold, frozen = orjson.loads(seen.read_bytes())
+    assert threshold == YOUNG_THRESHOLD
+    assert frozen > 0

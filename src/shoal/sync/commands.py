@@ -20,6 +20,7 @@ from shoal.sync.run_record import RunStatus
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
 from shoal.sync.supervisor import Policy
+from shoal.tuning import tune_gc
 from shoal.types import JSONObject
 
 __all__ = ["load_integration", "run_integration", "trigger_resync"]
@@ -68,6 +69,7 @@ async def run_integration(args: argparse.Namespace) -> int:
         policy=Policy(args.policy) if args.policy else None,
         resync_on_start=False if args.no_resync_on_start else None,
     )
+    tune_gc()  # after loading: the integration's own modules and setup are frozen too
     runner = IntegrationRunner(integration, settings)
     main = asyncio.current_task()
     assert main is not None

@@ -269,8 +269,17 @@ async def open_database(url: str) -> Database:
     url = normalize_database_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if (
+            not parsed.database
+            or parsed.database == ":memory:"
+            or "memory" in parsed.query.values()
+        ):
+            message = (
+                "an in-memory SQLite database cannot hold a catalog (every connection would see "
+                "its own, empty one): use sqlite:///path/to/catalog.db"
+            )
+            raise ConfigError(message)
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, pool_size=5, max_overflow=10)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
     else:
