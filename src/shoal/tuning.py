@@ -6,8 +6,8 @@ so does mapping a page; with the default thresholds the cyclic collector runs ev
 allocations and, now and then, walks the whole heap -- including the objects the application
 built at startup and keeps for its lifetime. :func:`tune_gc` moves those to the permanent
 generation (``gc.freeze``) and collects young objects less often: about 10% faster bulk writes
-in the catalog, 10-20% less CPU per mapped entity in an integration (for ~35 MB more peak
-memory there). Reference counting still frees almost everything at once; only cycles wait a
+in the catalog, 10-20% less CPU for an integration's resync (for ~35 MB more peak memory
+there). Reference counting still frees almost everything at once; only cycles wait a
 little longer, so the threshold stays moderate (at 50,000 an integration process doubled its
 peak memory).
 
