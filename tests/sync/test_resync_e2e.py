@@ -75,11 +75,26 @@ async def admin(catalog: RunningCatalog) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def run_once(settings: RunnerSettings, fake: FakeSettings) -> Any:
-    runner = IntegrationRunner(create_integration(fake), settings)
+    return await run_integration_once(create_integration(fake), settings)
+
+
+async def run_integration_once(integration: Integration, settings: RunnerSettings) -> Any:
+    runner = IntegrationRunner(integration, settings)
     try:
         return await runner.once()
     finally:
         await runner.aclose()
+
+
+async def entities_of(admin: httpx.AsyncClient, blueprint: str, *include: str) -> list[Any]:
+    response = await admin.post(
+        "/v1/entities/search",
+        json={"combinator": "and", "rules": [{"property": "$blueprint", "operator": "=",
+                                              "value": blueprint}]},
+        params={"include": list(include)},
+    )  # fmt: skip
+    entities: list[Any] = response.json()["entities"]
+    return entities
 
 
 async def owned(admin: httpx.AsyncClient, blueprint: str) -> set[str]:
@@ -198,11 +213,7 @@ async def test_the_next_kind_is_fetched_while_the_last_page_of_a_kind_loads(
 
     for name in KINDS:
         integration.on_resync(name)(recorded)
-    runner = IntegrationRunner(integration, runner_settings)
-    try:
-        record = await runner.once()
-    finally:
-        await runner.aclose()
+    record = await run_integration_once(integration, runner_settings)
     assert record.status is RunStatus.COMPLETED, record.to_json()
 
     # handlers still run one after another, in config order
@@ -210,13 +221,7 @@ async def test_the_next_kind_is_fetched_while_the_last_page_of_a_kind_loads(
         (event, kind) for kind in KINDS for event in ("start", "end")
     ]
     # ... but the persons' handler started before the projects (the kind before) were written
-    response = await admin.post(
-        "/v1/entities/search",
-        json={"combinator": "and", "rules": [{"property": "$blueprint", "operator": "=",
-                                              "value": "fakeProject"}]},
-        params={"include": ["identifier", "createdAt"]},
-    )  # fmt: skip
-    projects = response.json()["entities"]
+    projects = await entities_of(admin, "fakeProject", "identifier", "createdAt")
     written = max(datetime.fromisoformat(e["createdAt"]).timestamp() for e in projects)
     started = next(
         moment for event, kind, moment in events if (event, kind) == ("start", KINDS[-1])
@@ -244,15 +249,9 @@ async def test_a_refused_page_stops_its_kind_after_the_page_in_flight(
     persons = kind(record, "fake-person")
     assert persons.status.value == "failed" and persons.failed == 1
     assert record.delete_phase.status == "skipped"
-    response = await admin.post(
-        "/v1/entities/search",
-        json={"combinator": "and", "rules": [{"property": "$blueprint", "operator": "=",
-                                              "value": "fakePerson"}]},
-        params={"include": ["identifier", "title"]},
-    )  # fmt: skip
     renamed = {
         int(e["identifier"].removeprefix("person-"))
-        for e in response.json()["entities"]
+        for e in await entities_of(admin, "fakePerson", "identifier", "title")
         if e["title"].endswith(" (renamed)")
     }
     # pages 1 and 2 (but for the refused entity) and page 3, already in flight when page 2
