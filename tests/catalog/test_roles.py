@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import httpx
 
-from shoal.catalog.auth import Principal, Role, issue_token
+from shoal.catalog.auth import (
+    Principal,
+    Role,
+    generate_client_id,
+    generate_secret,
+    issue_token,
+)
 from shoal.catalog.server import RunningCatalog
 from shoal.clock import now_us
 from tests.catalog.helpers import (
@@ -179,3 +185,13 @@ async def test_integration_credential(admin: httpx.AsyncClient, catalog: Running
             assert (
                 await admin.get(f"/v1/blueprints/service/entities/{identifier}")
             ).status_code == 200
+
+
+def test_generated_credentials_can_follow_an_option_on_a_command_line() -> None:
+    """A token starting with ``-`` would be read as an option (``--client-secret -abc``); one
+    in 64 URL-safe tokens starts with it."""
+    tokens = [generate_client_id() for _ in range(2000)] + [
+        generate_secret() for _ in range(2000)
+    ]
+    assert not [token for token in tokens if token.startswith("-")]
+    assert len(set(tokens)) == len(tokens)

@@ -104,11 +104,19 @@ def authorize(principal: Principal, action: Action, integration: str | None = No
 
 
 def generate_client_id() -> str:
-    return secrets.token_urlsafe(18)
+    return _token(18)
 
 
 def generate_secret() -> str:
-    return secrets.token_urlsafe(36)
+    return _token(36)
+
+
+def _token(nbytes: int) -> str:
+    """A URL-safe random token that does not start with ``-``, so that it can follow an option
+    on a command line (``--client-secret TOKEN``) without being read as an option itself."""
+    while (token := secrets.token_urlsafe(nbytes)).startswith("-"):
+        pass
+    return token
 
 
 def hash_secret(secret: str, *, salt: bytes | None = None) -> str:
