@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+import jq
 import pytest
 
 from shoal.errors import ConfigError, MappingError
@@ -85,6 +87,44 @@ def test_a_clean_batch_makes_no_per_field_libjq_calls(monkeypatch: pytest.Monkey
     }
     monkeypatch.undo()
     assert_engines_agree(PAGERDUTY_LIKE, items)
+
+
+def test_compiling_a_resource_again_compiles_no_jq(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resync compiles its resources every run; libjq compiles a program once per thread
+    (~1 ms each, on the event loop)."""
+    compiled: list[str] = []
+    original = jq.compile
+
+    def counting(text: str) -> Any:
+        compiled.append(text)
+        return original(text)
+
+    monkeypatch.setattr(jq, "compile", counting)
+    config = resource(
+        {"seen": ".cache_probe | tostring", "size": ".cache_probe_items | length * 2"},
+        identifier='"probe-" + (.id | tostring)',
+        title=".cache_probe_title",
+    )
+    items = [{"id": n, "cache_probe": n, "cache_probe_items": [n]} for n in range(3)]
+    first = compile_resource(config).map_batch(items)
+    assert compiled  # cold: every jq leaf and the fused program
+    compiled.clear()
+    again = compile_resource(config).map_batch(items)
+    assert compiled == []
+    assert again == first
+    assert again.entities[2]["properties"] == {"seen": "2", "size": 2}
+
+    elsewhere: list[Any] = []
+    thread = threading.Thread(target=lambda: elsewhere.append(compile_resource(config)))
+    thread.start()
+    thread.join()
+    assert compiled  # libjq programs are not shared between threads
+    assert elsewhere[0].map_batch(items) == first
+
+    broken = resource({"p": ".cache_probe | map("})
+    for _ in range(2):  # an invalid program is refused every time, never remembered
+        with pytest.raises(ConfigError, match="invalid jq"):
+            compile_resource(broken)
 
 
 def test_a_trivial_selector_and_native_leaves_never_touch_libjq(

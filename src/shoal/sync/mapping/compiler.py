@@ -1,4 +1,5 @@
-"""Compile a resource's mapping once per resync; map batches of items fast.
+"""Compile a resource's mapping once per resync (libjq's programs are remembered between
+resyncs: :func:`._jq.compile_program`); map batches of items fast.
 
 Ocean runs one libjq call per leaf per item, each re-serialising and re-parsing the whole
 item. Here every leaf is classified once, at compile time:
@@ -30,7 +31,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-import jq
 import orjson
 
 from shoal.errors import ConfigError
@@ -399,7 +399,7 @@ class _FusedProgram:
         else:
             body = f"[{', '.join(cells)}]"
         try:
-            program = jq.compile(f"{_PRELUDE}.[] | {body}")
+            program = _jq.compile_program(f"{_PRELUDE}.[] | {body}")
         except ValueError:
             # Some leaf does not survive being embedded (each one compiled on its own).
             # Rare enough that evaluating every leaf alone is an acceptable answer.
