@@ -917,6 +917,24 @@ async def test_datasource_entities_need_an_aware_before() -> None:
 # -- integration and blueprint endpoints ------------------------------------------------------
 
 
+async def test_blueprints_are_read_together_each_once() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        identifier = request.url.path.rsplit("/", 1)[-1]
+        if identifier == "gone":
+            return reply(404, {"ok": False, "error": "not_found", "message": "not found"})
+        return reply(200, {"ok": True, "blueprint": {"identifier": identifier}})
+
+    server = Server(handler)
+    async with make_client(server) as client:
+        bodies = await client.get_blueprints(["svc", "gone", "team", "svc"])
+    assert bodies == {"svc": {"identifier": "svc"}, "gone": None, "team": {"identifier": "team"}}
+    assert sorted(r.url.path for r in server.requests) == [
+        "/v1/blueprints/gone",
+        "/v1/blueprints/svc",
+        "/v1/blueprints/team",
+    ]
+
+
 async def test_missing_integration_and_blueprint_are_none() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return reply(404, {"ok": False, "error": "not_found", "message": "not found"})

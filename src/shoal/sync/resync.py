@@ -137,6 +137,7 @@ class Resync:
         self._options = options or ResyncOptions()
         self._seen = SeenKeys()
         self._related: set[tuple[str, str, str]] = set()
+        self._blueprint_bodies: dict[str, JSONObject] = {}
         self._on_progress = on_progress
         self._probes: dict[str, DigestProbe] = {}
         self._group: asyncio.TaskGroup | None = None
@@ -494,11 +495,21 @@ class Resync:
         if not self._config.create_missing_related_entities:
             return {}
         targets: dict[tuple[str, str], str] = {}
-        for blueprint in {b for b, _, _ in self._related}:
-            body = await self._client.get_blueprint(blueprint)
-            for name, relation in ((body or {}).get("relations") or {}).items():
+        bodies = await self._blueprints({b for b, _, _ in self._related})
+        for blueprint, body in bodies.items():
+            for name, relation in (body.get("relations") or {}).items():
                 targets[(blueprint, name)] = relation["target"]
         return targets
+
+    async def _blueprints(self, identifiers: Iterable[str]) -> dict[str, JSONObject]:
+        """The catalog's blueprints (``{}`` for one that does not exist), read at most once
+        per delete phase, and those not read yet all at once."""
+        wanted = sorted(set(identifiers))
+        missing = [bp for bp in wanted if bp not in self._blueprint_bodies]
+        if missing:
+            bodies = await self._client.get_blueprints(missing)
+            self._blueprint_bodies.update((bp, body or {}) for bp, body in bodies.items())
+        return {bp: self._blueprint_bodies[bp] for bp in wanted}
 
     async def _delete(self, stale: list[tuple[str, str]]) -> int:
         by_blueprint: dict[str, list[str]] = {}
@@ -523,14 +534,15 @@ class Resync:
 
     async def _deletion_order(self, blueprints: list[str]) -> list[str]:
         """Blueprints whose entities point at others go first (dependents before targets)."""
-        edges: dict[str, set[str]] = {}
-        for blueprint in blueprints:
-            body = await self._client.get_blueprint(blueprint) or {}
-            edges[blueprint] = {
+        bodies = await self._blueprints(blueprints)
+        edges = {
+            blueprint: {
                 r["target"]
-                for r in (body.get("relations") or {}).values()
+                for r in (bodies[blueprint].get("relations") or {}).values()
                 if r["target"] != blueprint
             }
+            for blueprint in blueprints
+        }
         return dependents_first(blueprints, edges)
 
     def _count_deleted(self, blueprint: str, count: int) -> None:

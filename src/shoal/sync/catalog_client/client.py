@@ -296,6 +296,12 @@ class CatalogClient:
             return None
         return object_field(ok_body(response, what), "blueprint", what)
 
+    async def get_blueprints(self, blueprints: Iterable[str]) -> dict[str, JSONObject | None]:
+        """:meth:`get_blueprint` of each of ``blueprints``, concurrently."""
+        wanted = list(dict.fromkeys(blueprints))
+        bodies = await _all_or_first_error(self.get_blueprint(bp) for bp in wanted)
+        return dict(zip(wanted, bodies, strict=True))
+
     async def create_blueprint(self, body: JSONObject) -> JSONObject:
         """``POST /v1/blueprints`` → the created blueprint. 409 raises ``ConflictError``."""
         what = f"create blueprint {body.get('identifier')!r}"
