@@ -1,0 +1,29 @@
+"""The benchmark's bookkeeping (it measures; nothing here asserts a time)."""
+
+from __future__ import annotations
+
+from bench._harness import Latencies, Phase
+from bench.run import Row, median_row
+
+
+def _phase(name: str, seconds: float) -> Phase:
+    return Phase(name, 10_000, seconds, "completed", catalog_mb=100, integration_mb=50)
+
+
+def test_a_repeated_row_reports_each_resync_of_its_median_run() -> None:
+    latencies = Latencies(trigger_ms=[10.0], abort_ms=[30.0])
+    runs = [
+        Row("Shoal", 10_000, [_phase("first", 1.0), _phase("unchanged", 0.5)], latencies),
+        Row("Shoal", 10_000, [_phase("first", 2.0), _phase("unchanged", 0.3)]),
+        Row("Shoal", 10_000, [_phase("first", 1.5), _phase("unchanged", 0.4)]),
+    ]
+    row = median_row(runs)
+    assert [phase.seconds for phase in row.phases] == [1.5, 0.4]
+    assert row.phases[0] is runs[2].phases[0]  # a measured run, not an average
+    assert row.latencies is latencies
+    assert (row.framework, row.persons, row.repeats) == ("Shoal", 10_000, 3)
+
+
+def test_an_even_number_of_runs_reports_the_slower_middle_one() -> None:
+    runs = [Row("Ocean", 10_000, [_phase("first", seconds)]) for seconds in (1.0, 4.0, 2.0, 3.0)]
+    assert median_row(runs).phases[0].seconds == 3.0
