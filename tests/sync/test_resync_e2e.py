@@ -29,6 +29,7 @@ from shoal.integrations.fake import (
     load_default_mapping,
     person_present,
 )
+from shoal.sync.catalog_client import SHOAL_LIMITS, CatalogClient
 from shoal.sync.integration import Integration, RawBatch
 from shoal.sync.run_record import RunStatus
 from shoal.sync.runner import IntegrationRunner
@@ -227,6 +228,64 @@ async def test_the_next_kind_is_fetched_while_the_last_page_of_a_kind_loads(
         moment for event, kind, moment in events if (event, kind) == ("start", KINDS[-1])
     )
     assert started < written
+
+
+class HoldingTransport(httpx.AsyncBaseTransport):
+    """Real HTTP, except that requests to paths ending in ``held`` wait (up to 5 s) until one
+    to a path ending in ``awaited`` has been sent."""
+
+    def __init__(self, held: str, awaited: str) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._held, self._awaited = held, awaited
+        self._sent = asyncio.Event()
+        self.came_while_held: list[bool] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(self._awaited):
+            self._sent.set()
+        elif request.url.path.endswith(self._held):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await self._sent.wait()
+            self.came_while_held.append(self._sent.is_set())
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_a_kinds_first_page_is_confirmed_unchanged_while_the_kind_before_loads(
+    catalog: RunningCatalog, runner_settings: RunnerSettings
+) -> None:
+    fake = FakeSettings(persons=PERSONS, page_size=50)
+    await run_once(runner_settings, fake)
+    transport = HoldingTransport(
+        held="/blueprints/fakeProject/entities/unchanged",
+        awaited="/blueprints/fakePerson/entities/unchanged",
+    )
+    integration = create_integration(fake)
+    client = CatalogClient(
+        catalog.url,
+        client_id=runner_settings.client_id,
+        client_secret=runner_settings.client_secret,
+        integration_identifier="fake-org",
+        integration_type=integration.type,
+        integration_version=integration.version,
+        limits=SHOAL_LIMITS,
+        transport=transport,
+    )
+    runner = IntegrationRunner(integration, runner_settings, client)
+    try:
+        record = await runner.once()
+    finally:
+        await runner.aclose()
+
+    assert record.status is RunStatus.COMPLETED, record.to_json()
+    # the persons' first page was asked about while the projects' question was pending
+    assert transport.came_while_held == [True]
+    persons = kind(record, "fake-person")
+    assert (persons.unchanged, persons.upserted) == (PERSONS, 0)
+    assert all(k.unchanged == k.fetched and k.upserted == 0 for k in record.kinds)
 
 
 async def test_a_refused_page_stops_its_kind_after_the_page_in_flight(

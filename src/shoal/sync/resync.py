@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,7 +28,7 @@ from shoal.errors import (
 )
 from shoal.sync.catalog_client import CatalogClient, UpsertedEntity, UpsertResult
 from shoal.sync.integration import Integration, RawBatch
-from shoal.sync.mapping import MappedBatch, MappingConfig, compile_resource
+from shoal.sync.mapping import MappedBatch, MappingConfig, ResourceConfig, compile_resource
 from shoal.sync.run_record import KindProgress, KindStatus, RunRecord, RunStatus
 from shoal.sync.seen import SeenKeys
 from shoal.sync.unchanged import SEARCH_CHUNK, include_paths, is_unchanged, search_query
@@ -72,6 +72,9 @@ class _Group:
     entities: list[JSONObject]
     parts: list[bytes] | None
     digests: list[str | None] | None
+    confirming: asyncio.Task[frozenset[int] | Exception | None] | None = None
+    """The question about these entities' digests, asked before the page's load (see
+    :meth:`Resync._confirm_ahead`); None if it was not asked ahead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,8 @@ class Resync:
         self._seen = SeenKeys()
         self._related: set[tuple[str, str, str]] = set()
         self._blueprint_bodies: dict[str, JSONObject] = {}
+        self._loading = -1
+        """Position in the config of the kind being loaded."""
         self._on_progress = on_progress
         self._probes: dict[str, DigestProbe] = {}
         self._group: asyncio.TaskGroup | None = None
@@ -185,24 +190,34 @@ class Resync:
         kind's last pages load (handlers still run one after another)."""
         prefetches: list[_Prefetch] = []
         following: _Prefetch | None = None
-        for resource in reversed(self._config.resources):
-            following = _Prefetch(group, resource.kind, self._opener(resource), following)
+        resources = self._config.resources
+        for position in reversed(range(len(resources))):
+            resource, earlier = resources[position], resources[:position]
+            ahead = _blueprints_of_no_earlier_kind(resource, earlier)
+            opener = self._opener(position, resource, ahead)
+            following = _Prefetch(group, resource.kind, opener, following)
             prefetches.append(following)
         return prefetches[::-1]
 
-    def _opener(self, resource: Any) -> Callable[[], tuple[AsyncIterator[RawBatch], _Preparer]]:
-        """What a kind's prefetch opens: the handler's pages and how to prepare each."""
+    def _opener(
+        self, position: int, resource: ResourceConfig, ahead: frozenset[str]
+    ) -> Callable[[], tuple[AsyncIterator[RawBatch], _Preparer]]:
+        """What the prefetch of the kind at ``position`` opens: the handler's pages and how to
+        prepare each. If its first page is ready while an earlier kind loads, the entities of
+        the ``ahead`` blueprints in it are confirmed by digest then (:meth:`_confirm_ahead`)."""
 
         def open_kind() -> tuple[AsyncIterator[RawBatch], _Preparer]:
             if not self._integration.has_kind(resource.kind):
                 message = f"the integration has no handler for kind {resource.kind!r}"
                 raise KindError(message)
             compiled = compile_resource(resource)
+            first = True
 
             async def prepare(batch: RawBatch) -> _Page:
                 """Map the page and group its entities, in slices with a turn of the event loop
                 before each, so that the pages loading meanwhile send their requests and read
                 their answers on time, and an abort is not kept waiting."""
+                nonlocal first
                 page = _Page(len(batch))
                 try:
                     for start in range(0, len(batch), MAP_SLICE):
@@ -214,6 +229,10 @@ class Resync:
                             replace(error, index=error.index + start) for error in part.errors
                         )
                         self._group_by_blueprint(part.entities, page.groups)
+                    if first:
+                        first = False
+                        if self._loading < position and not page.mapped.errors:
+                            self._confirm_ahead(page, ahead)
                 except Exception as exc:  # noqa: BLE001 - raised by the kind, after its loads
                     return _Page(len(batch), error=exc)
                 return page
@@ -223,6 +242,7 @@ class Resync:
         return open_kind
 
     async def _run_kind(self, prefetch: _Prefetch, progress: KindProgress) -> None:
+        self._loading = progress.index
         progress.status = KindStatus.RUNNING
         self._notify()
         loads: deque[asyncio.Task[_Loaded | Exception]] = deque()
@@ -376,19 +396,16 @@ class Resync:
                     unchanged.append(UpsertedEntity(index, identifier, False, unchanged=True))
                 else:
                     positions.append(index)
-        elif self._options.confirm_by_digest and probe.ask():
-            confirmed = await self._client.confirm_unchanged(
-                blueprint,
-                entities,
-                merge=self._config.enable_merge_entity,
-                create_missing_related_entities=self._config.create_missing_related_entities,
-                run_id=self.record.id,
-                digests=group.digests,
-            )
-            if confirmed is None:
-                probe.supported = False
-            else:
-                probe.answered(len(confirmed), len(entities))
+        elif self._options.confirm_by_digest:
+            confirmed: frozenset[int] | None = None
+            if group.confirming is not None:
+                answer = await group.confirming
+                if isinstance(answer, Exception):
+                    raise answer
+                confirmed = answer
+            elif probe.ask():
+                confirmed = await self._confirm(blueprint, group, probe)
+            if confirmed is not None:
                 positions = [index for index in positions if index not in confirmed]
                 unchanged = [
                     UpsertedEntity(index, entities[index]["identifier"], False, unchanged=True)
@@ -414,6 +431,57 @@ class Resync:
                 ),
             ]
         )
+
+    async def _confirm(
+        self, blueprint: str, group: _Group, probe: DigestProbe
+    ) -> frozenset[int] | None:
+        """Ask the catalog which of ``group``'s entities are unchanged (it stamps those as
+        written); None if it does not know the question."""
+        confirmed = await self._client.confirm_unchanged(
+            blueprint,
+            group.entities,
+            merge=self._config.enable_merge_entity,
+            create_missing_related_entities=self._config.create_missing_related_entities,
+            run_id=self.record.id,
+            digests=group.digests,
+        )
+        if confirmed is None:
+            probe.supported = False
+        else:
+            probe.answered(len(confirmed), len(group.entities))
+        return confirmed
+
+    def _confirm_ahead(self, page: _Page, ahead: frozenset[str]) -> None:
+        """Ask about a kind's first page by digest as soon as it is mapped, while the kinds
+        before it still load, in a task of the run: a resync that finds most entities unchanged
+        then waits for these questions side by side, not one kind after another. The page's
+        load takes the answer (:meth:`_upsert`).
+
+        The catalog stamps what it confirms, so this is done only for blueprints that no earlier
+        kind writes (``ahead``): an entity two kinds write gets their writes in config order.
+        """
+        if not self._options.confirm_by_digest or self._options.compare_before_write:
+            return
+        assert self._group is not None
+        for blueprint, group in page.groups.items():
+            if blueprint not in ahead:
+                continue
+            probe = self._probes.setdefault(blueprint, DigestProbe())
+            if probe.ask():
+                group.confirming = self._group.create_task(
+                    self._confirm_outcome(blueprint, group, probe),
+                    name=f"{self.record.id}-confirm-{blueprint}",
+                )
+
+    async def _confirm_outcome(
+        self, blueprint: str, group: _Group, probe: DigestProbe
+    ) -> frozenset[int] | Exception | None:
+        """:meth:`_confirm`'s answer, or the exception it raised (re-raised by the load that
+        takes it: a task of the run's task group must not fail the group)."""
+        try:
+            return await self._confirm(blueprint, group, probe)
+        except Exception as exc:  # noqa: BLE001 - re-raised by _upsert in the kind's own load
+            return exc
 
     async def _current_entities(
         self, blueprint: str, entities: list[JSONObject]
@@ -547,8 +615,7 @@ class Resync:
 
     def _count_deleted(self, blueprint: str, count: int) -> None:
         for kind, resource in zip(self.record.kinds, self._config.resources, strict=True):
-            mapped_blueprint = resource.port.entity.mappings.blueprint.strip().strip('"')
-            if mapped_blueprint == blueprint:
+            if _constant_blueprint(resource) == blueprint:
                 kind.deleted += count
                 return
 
@@ -625,6 +692,28 @@ def _entity_preview(entity: JSONObject) -> str:
         if isinstance(identifier, str)
         else str(identifier)[:200]
     )
+
+
+def _constant_blueprint(resource: ResourceConfig) -> str | None:
+    """The blueprint every entity of ``resource`` maps to, when its mapping is a plain string
+    literal (``'"service"'``); None when an item decides it."""
+    text = resource.port.entity.mappings.blueprint.strip()
+    if len(text) > 2 and text[0] == text[-1] and text[0] in "\"'":
+        inner = text[1:-1]
+        if not any(char in inner for char in "\"'\\"):
+            return inner
+    return None
+
+
+def _blueprints_of_no_earlier_kind(
+    resource: ResourceConfig, earlier: Sequence[ResourceConfig]
+) -> frozenset[str]:
+    """``resource``'s blueprint if no resource before it in the config can write it."""
+    blueprint = _constant_blueprint(resource)
+    others = [_constant_blueprint(other) for other in earlier]
+    if blueprint is None or None in others or blueprint in others:
+        return frozenset()
+    return frozenset({blueprint})
 
 
 @dataclass(frozen=True, slots=True)
