@@ -15,12 +15,11 @@ import pytest
 from shoal.catalog.server import RunningCatalog, running_catalog
 from shoal.catalog.settings import CatalogSettings
 from shoal.integrations.fake import FakeSettings, create_integration
-from shoal.sync.catalog_client import SHOAL_LIMITS, CatalogClient
 from shoal.sync.run_record import RunRecord, RunStatus
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
 from shoal.sync.supervisor import Supervisor, Trigger
-from tests.conftest import admin_credentials
+from tests.conftest import admin_credentials, runner_through
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
@@ -67,18 +66,7 @@ async def runner_for(
         listener="none",
         progress_interval=0.05,
     )
-    integration = create_integration(fake)
-    client = CatalogClient(
-        catalog.url,
-        client_id=creds["clientId"],
-        client_secret=creds["clientSecret"],
-        integration_identifier="fake-org",
-        integration_type=integration.type,
-        integration_version=integration.version,
-        limits=SHOAL_LIMITS,
-        transport=transport,
-    )
-    runner = IntegrationRunner(integration, settings, client)
+    runner = runner_through(create_integration(fake), settings, transport)
     ended: dict[str, float] = {}
 
     async def run(record: RunRecord) -> RunRecord:

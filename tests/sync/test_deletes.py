@@ -12,12 +12,10 @@ import pytest
 
 from shoal.catalog.server import RunningCatalog, running_catalog
 from shoal.catalog.settings import CatalogSettings
-from shoal.sync.catalog_client import SHOAL_LIMITS, CatalogClient
 from shoal.sync.integration import Integration
 from shoal.sync.run_record import RunStatus
-from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
-from tests.conftest import admin_credentials, token_for
+from tests.conftest import admin_credentials, runner_through, token_for
 
 BLUEPRINTS = [
     {"identifier": "squad", "title": "Squad", "schema": {"properties": {}}},
@@ -98,11 +96,7 @@ async def run_once(
         client_secret=creds["clientSecret"],
         identifier="toy",
     )
-    client = CatalogClient(
-        catalog.url, client_id=creds["clientId"], client_secret=creds["clientSecret"], integration_identifier="toy",
-        integration_type="toy", integration_version="0.1.0", limits=SHOAL_LIMITS, transport=transport,
-    )  # fmt: skip
-    runner = IntegrationRunner(integration, settings, client)
+    runner = runner_through(integration, settings, transport)
     try:
         return await runner.once()
     finally:

@@ -29,12 +29,11 @@ from shoal.integrations.fake import (
     load_default_mapping,
     person_present,
 )
-from shoal.sync.catalog_client import SHOAL_LIMITS, CatalogClient
 from shoal.sync.integration import Integration, RawBatch
 from shoal.sync.run_record import RunStatus
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
-from tests.conftest import admin_credentials, token_for
+from tests.conftest import admin_credentials, runner_through, token_for
 
 PERSONS = 200
 
@@ -255,7 +254,7 @@ class HoldingTransport(httpx.AsyncBaseTransport):
 
 
 async def test_a_kinds_first_page_is_confirmed_unchanged_while_the_kind_before_loads(
-    catalog: RunningCatalog, runner_settings: RunnerSettings
+    runner_settings: RunnerSettings,
 ) -> None:
     fake = FakeSettings(persons=PERSONS, page_size=50)
     await run_once(runner_settings, fake)
@@ -263,18 +262,7 @@ async def test_a_kinds_first_page_is_confirmed_unchanged_while_the_kind_before_l
         held="/blueprints/fakeProject/entities/unchanged",
         awaited="/blueprints/fakePerson/entities/unchanged",
     )
-    integration = create_integration(fake)
-    client = CatalogClient(
-        catalog.url,
-        client_id=runner_settings.client_id,
-        client_secret=runner_settings.client_secret,
-        integration_identifier="fake-org",
-        integration_type=integration.type,
-        integration_version=integration.version,
-        limits=SHOAL_LIMITS,
-        transport=transport,
-    )
-    runner = IntegrationRunner(integration, runner_settings, client)
+    runner = runner_through(create_integration(fake), runner_settings, transport)
     try:
         record = await runner.once()
     finally:
