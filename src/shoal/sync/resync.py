@@ -14,7 +14,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
@@ -63,6 +63,10 @@ class ResyncOptions:
     confirm_by_digest: bool = False
     """Ask a Shoal catalog which entities are unchanged by digest and send only the others
     in full (see :meth:`CatalogClient.confirm_unchanged`); ignored with compare_before_write."""
+
+    @property
+    def asks_by_digest(self) -> bool:
+        return self.confirm_by_digest and not self.compare_before_write
 
 
 @dataclass(slots=True)
@@ -263,7 +267,7 @@ class Resync:
                     while len(loads) >= LOAD_DEPTH:
                         await self._settle_oldest(loads, progress)
                     # in the run's task group; its error is handed over, not raised there
-                    loads.append(self._group.create_task(self._load_outcome(page.groups)))
+                    loads.append(self._group.create_task(_outcome(self._load, page.groups)))
                     self._notify()
                 await self._drain(loads, progress)
         except KindError as exc:
@@ -293,7 +297,7 @@ class Resync:
         outcome = await loads[0]
         loads.popleft()
         try:
-            self._settle(_loaded(outcome), progress)
+            self._settle(_result(outcome), progress)
         except Exception:
             with contextlib.suppress(Exception):
                 await self._drain(loads, progress)
@@ -325,7 +329,7 @@ class Resync:
     def _group_by_blueprint(self, entities: list[JSONObject], groups: dict[str, _Group]) -> None:
         """Add ``entities`` to a page's ``groups`` per blueprint, serialised (and digested) ahead
         of their load."""
-        digests = self._options.confirm_by_digest and not self._options.compare_before_write
+        digests = self._options.asks_by_digest
         for entity in entities:
             group = groups.get(entity["blueprint"])
             if group is None:
@@ -340,14 +344,6 @@ class Resync:
                 group.parts.append(part)
                 if group.digests is not None:
                     group.digests.append(json_digest(part) if may_repeat(entity) else None)
-
-    async def _load_outcome(self, groups: dict[str, _Group]) -> _Loaded | Exception:
-        """:meth:`_load`'s result, or the exception it raised: a task of the run's task group
-        must not fail the group (that would stop every kind); the kind awaiting it raises it."""
-        try:
-            return await self._load(groups)
-        except Exception as exc:  # noqa: BLE001 - re-raised by _loaded in the kind's own task
-            return exc
 
     async def _load(self, groups: dict[str, _Group]) -> _Loaded:
         # every blueprint's upsert finishes (or fails) before the kind moves on: none keeps
@@ -399,10 +395,7 @@ class Resync:
         elif self._options.confirm_by_digest:
             confirmed: frozenset[int] | None = None
             if group.confirming is not None:
-                answer = await group.confirming
-                if isinstance(answer, Exception):
-                    raise answer
-                confirmed = answer
+                confirmed = _result(await group.confirming)
             elif probe.ask():
                 confirmed = await self._confirm(blueprint, group, probe)
             if confirmed is not None:
@@ -460,7 +453,7 @@ class Resync:
         The catalog stamps what it confirms, so this is done only for blueprints that no earlier
         kind writes (``ahead``): an entity two kinds write gets their writes in config order.
         """
-        if not self._options.confirm_by_digest or self._options.compare_before_write:
+        if not self._options.asks_by_digest:
             return
         assert self._group is not None
         for blueprint, group in page.groups.items():
@@ -469,19 +462,9 @@ class Resync:
             probe = self._probes.setdefault(blueprint, DigestProbe())
             if probe.ask():
                 group.confirming = self._group.create_task(
-                    self._confirm_outcome(blueprint, group, probe),
+                    _outcome(self._confirm, blueprint, group, probe),
                     name=f"{self.record.id}-confirm-{blueprint}",
                 )
-
-    async def _confirm_outcome(
-        self, blueprint: str, group: _Group, probe: DigestProbe
-    ) -> frozenset[int] | Exception | None:
-        """:meth:`_confirm`'s answer, or the exception it raised (re-raised by the load that
-        takes it: a task of the run's task group must not fail the group)."""
-        try:
-            return await self._confirm(blueprint, group, probe)
-        except Exception as exc:  # noqa: BLE001 - re-raised by _upsert in the kind's own load
-            return exc
 
     async def _current_entities(
         self, blueprint: str, entities: list[JSONObject]
@@ -679,7 +662,24 @@ def _relation_identifiers(value: Any) -> Iterable[str]:
     return ()
 
 
-def _loaded(outcome: _Loaded | Exception) -> _Loaded:
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+
+async def _outcome(
+    work: Callable[_P, Awaitable[_T]], *args: _P.args, **kwargs: _P.kwargs
+) -> _T | Exception:
+    """``work(*args, **kwargs)``'s result, or the exception it raised: for a task of the run's
+    task group, which must not fail the group (that would stop every kind); whoever awaits the
+    task raises it (:func:`_result`), in the kind it belongs to. ``work`` is called inside the
+    task, so a task cancelled before it starts leaves no coroutine unawaited."""
+    try:
+        return await work(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - re-raised by _result where the task is awaited
+        return exc
+
+
+def _result(outcome: _T | Exception) -> _T:
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
