@@ -418,6 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             latency = (
                 (plan.trigger_samples, plan.abort_samples) if persons == plan.latency_size else None
             )
+            repeats = args.repeat if persons <= args.repeat_max else 1
             if not args.no_shoal:
                 say(f"Shoal, {persons:,} persons")
                 rows.append(
@@ -426,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         start_shoal,
                         persons,
                         root / f"shoal-{persons}",
-                        repeats=args.repeat if persons <= args.repeat_max else 1,
+                        repeats=repeats,
                         latency=latency,
                         say=say,
                     )
@@ -445,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         ocean_starter,
                         persons,
                         root / f"ocean-{persons}",
-                        repeats=args.repeat if persons <= args.repeat_max else 1,
+                        repeats=repeats,
                         latency=ocean_latency,
                         say=say,
                     )
@@ -465,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "(each on a fresh catalog and integration, both frameworks alike); the "
                 "resyncs of such a row take about a second and vary by ±20% between runs."
             ]
-            if args.repeat > 1 and any(row.repeats > 1 for row in rows)
+            if any(row.repeats > 1 for row in rows)
             else []
         ),
         f"Latencies were sampled at {plan.latency_size:,} persons: trigger with the integration "
