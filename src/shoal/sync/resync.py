@@ -82,11 +82,20 @@ class _Group:
 
 
 @dataclass(frozen=True, slots=True)
+class _Upserted:
+    """A group's upsert, answered: the positions the catalog confirmed unchanged by digest
+    (nothing was sent for them) and the result of sending the others (indexed by position)."""
+
+    confirmed: Sequence[int]
+    result: UpsertResult
+
+
+@dataclass(frozen=True, slots=True)
 class _Loaded:
-    """A page's upserts, answered: per blueprint group, the catalog's result."""
+    """A page's upserts, answered: per blueprint group, the catalog's answer."""
 
     groups: dict[str, _Group]
-    results: list[UpsertResult]
+    answers: list[_Upserted]
     refused: int
 
 
@@ -143,7 +152,8 @@ class Resync:
         self._config = config
         self._options = options or ResyncOptions()
         self._seen = SeenKeys()
-        self._related: set[tuple[str, str, str]] = set()
+        self._related: dict[tuple[str, str], set[str]] = {}
+        """(blueprint, relation) → the targets kept entities point at (see _protect_related)."""
         self._blueprint_bodies: dict[str, JSONObject] = {}
         self._loading = -1
         """Position in the config of the kind being loaded."""
@@ -355,32 +365,34 @@ class Resync:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        results = [outcome for outcome in outcomes if isinstance(outcome, UpsertResult)]
-        return _Loaded(groups, results, sum(len(result.errors) for result in results))
+        answers = [outcome for outcome in outcomes if isinstance(outcome, _Upserted)]
+        return _Loaded(groups, answers, sum(len(answer.result.errors) for answer in answers))
 
     def _settle(self, loaded: _Loaded, progress: KindProgress) -> None:
         """Count what a load stored and remember it for the delete phase; raise KindError
         if the catalog refused any of it."""
-        for (blueprint, group), result in zip(loaded.groups.items(), loaded.results, strict=True):
-            entities = group.entities
-            stored = [e.identifier for e in result.entities]
-            self._seen.add(blueprint, stored)
+        for (blueprint, group), answer in zip(loaded.groups.items(), loaded.answers, strict=True):
+            entities, confirmed, result = group.entities, answer.confirmed, answer.result
+            self._seen.add(blueprint, (entities[index]["identifier"] for index in confirmed))
+            self._seen.add(blueprint, (e.identifier for e in result.entities))
             unchanged = sum(1 for e in result.entities if e.unchanged)
-            progress.unchanged += unchanged
-            progress.upserted += len(stored) - unchanged
+            progress.unchanged += len(confirmed) + unchanged
+            progress.upserted += len(result.entities) - unchanged
             for error in result.errors:
                 progress.record_error(error.message, _entity_preview(entities[error.index]))
             if self._config.create_missing_related_entities:
-                self._protect_related(blueprint, entities, result)
+                self._protect_related(blueprint, entities, confirmed)
+                self._protect_related(blueprint, entities, [e.index for e in result.entities])
         if loaded.refused:
             refused = loaded.refused
             progress.failed += refused
             message = f"the catalog refused {refused} entit{'y' if refused == 1 else 'ies'}"
             raise KindError(message)
 
-    async def _upsert(self, blueprint: str, group: _Group) -> UpsertResult:
+    async def _upsert(self, blueprint: str, group: _Group) -> _Upserted:
         entities = group.entities
         unchanged: list[UpsertedEntity] = []
+        confirmed: frozenset[int] | None = None
         positions = list(range(len(entities)))
         probe = self._probes.setdefault(blueprint, DigestProbe())
         if self._options.compare_before_write:
@@ -393,17 +405,12 @@ class Resync:
                 else:
                     positions.append(index)
         elif self._options.confirm_by_digest:
-            confirmed: frozenset[int] | None = None
             if group.confirming is not None:
                 confirmed = _result(await group.confirming)
             elif probe.ask():
                 confirmed = await self._confirm(blueprint, group, probe)
-            if confirmed is not None:
+            if confirmed:
                 positions = [index for index in positions if index not in confirmed]
-                unchanged = [
-                    UpsertedEntity(index, entities[index]["identifier"], False, unchanged=True)
-                    for index in sorted(confirmed)
-                ]
         parts = group.parts
         written = await self._client.upsert_entities(
             blueprint,
@@ -413,17 +420,14 @@ class Resync:
             create_missing_related_entities=self._config.create_missing_related_entities,
             run_id=self.record.id,
         )
-        if not unchanged:
-            return written
-        return UpsertResult.combine(
-            [
-                UpsertResult(tuple(unchanged)),
-                UpsertResult(
-                    tuple(replace(e, index=positions[e.index]) for e in written.entities),
-                    tuple(replace(e, index=positions[e.index]) for e in written.errors),
-                ),
-            ]
-        )
+        if confirmed:
+            written = UpsertResult(
+                tuple(replace(e, index=positions[e.index]) for e in written.entities),
+                tuple(replace(e, index=positions[e.index]) for e in written.errors),
+            )
+        elif unchanged:
+            written = UpsertResult.combine([UpsertResult(tuple(unchanged)), written])
+        return _Upserted(sorted(confirmed or ()), written)
 
     async def _confirm(
         self, blueprint: str, group: _Group, probe: DigestProbe
@@ -480,15 +484,23 @@ class Resync:
         return current
 
     def _protect_related(
-        self, blueprint: str, entities: list[JSONObject], result: UpsertResult
+        self, blueprint: str, entities: list[JSONObject], kept: Iterable[int]
     ) -> None:
-        """Relation targets of kept entities may have been auto-created: never delete those."""
-        self._related.update(
-            (blueprint, name, target)
-            for stored in result.entities
-            for name, value in (entities[stored.index].get("relations") or {}).items()
-            for target in _relation_identifiers(value)
-        )
+        """Relation targets of kept entities (at positions ``kept``) may have been
+        auto-created: never delete those. Runs for every entity of a resync: kept lean."""
+        related = self._related
+        for index in kept:
+            relations = entities[index].get("relations")
+            if not isinstance(relations, dict):
+                continue
+            for name, value in relations.items():
+                targets = related.get((blueprint, name))
+                if targets is None:
+                    targets = related[(blueprint, name)] = set()
+                if isinstance(value, str):
+                    targets.add(value)
+                elif isinstance(value, list):
+                    targets.update([target for target in value if isinstance(target, str)])
 
     def _notify(self) -> None:
         if self._on_progress is not None:
@@ -525,9 +537,10 @@ class Resync:
         owned = len(seen) + len(unseen)  # what this run saw is owned by it: it just wrote it
         related_blueprints = await self._relation_targets_by_name()
         protected = {
-            (related_blueprints[(blueprint, name)], identifier)
-            for blueprint, name, identifier in self._related
-            if (blueprint, name) in related_blueprints
+            (related_blueprints[relation], identifier)
+            for relation, identifiers in self._related.items()
+            if relation in related_blueprints
+            for identifier in identifiers
         }
         plan = plan_deletions(
             unseen, seen, protected, self._config.entity_deletion_threshold, total=owned
@@ -546,7 +559,7 @@ class Resync:
         if not self._config.create_missing_related_entities:
             return {}
         targets: dict[tuple[str, str], str] = {}
-        bodies = await self._blueprints({b for b, _, _ in self._related})
+        bodies = await self._blueprints({blueprint for blueprint, _ in self._related})
         for blueprint, body in bodies.items():
             for name, relation in (body.get("relations") or {}).items():
                 targets[(blueprint, name)] = relation["target"]
@@ -652,14 +665,6 @@ def dependents_first(blueprints: list[str], edges: dict[str, set[str]]) -> list[
     for blueprint in blueprints:
         visit(blueprint)
     return ordered
-
-
-def _relation_identifiers(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list):
-        return (v for v in value if isinstance(v, str))
-    return ()
 
 
 _T = TypeVar("_T")

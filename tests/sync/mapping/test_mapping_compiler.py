@@ -267,6 +267,24 @@ def test_bare_combinators_are_literals() -> None:
     }
 
 
+def test_entities_are_built_with_any_key_and_at_any_depth() -> None:
+    odd_keys = {"it's": ".a", 'say "hi"': ".a", "back\\slash\n": ".a", "{v[0]}": ".a"}
+    query: dict[str, Any] = {"property": '"p"', "operator": "'='", "value": ".a"}
+    for _ in range(150):  # deeper than a Python display expression may nest
+        query = {"combinator": "and", "rules": [query]}
+    config = resource(odd_keys, relations={"deep": query, "list": "[.a, [.a]]"})
+    batch = assert_engines_agree(config, [{"a": 1}, {"a": 2}])
+    first, second = batch.entities
+    assert first["properties"] == dict.fromkeys(odd_keys, 1)
+    assert first["relations"]["list"] == [1, [1]]
+    depth, rules = 0, first["relations"]["deep"]
+    while "rules" in rules:
+        depth, rules = depth + 1, rules["rules"][0]
+    assert (depth, rules["value"]) == (150, 1)
+    first["properties"]["it's"] = "changed"  # each entity holds containers of its own
+    assert second["properties"]["it's"] == 2
+
+
 def test_unfusable_leaves_run_alone() -> None:
     config = resource({"loc": "$__loc__", "halt": ".a | halt_error", "ok": ".a | tostring"})
     compiled = compile_resource(config)
