@@ -8,18 +8,19 @@ import functools
 import itertools
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event, exc, inspect, select, text
+from sqlalchemy import event, exc, insert, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from shoal.catalog.store import schema
+from shoal.catalog.store.changes import ChangeLog, Changes, EntityKey
 from shoal.clock import now_us
 from shoal.errors import ConfigError
 
@@ -97,10 +98,16 @@ async def _entity_content_hash(conn: AsyncConnection) -> None:
     await conn.run_sync(add)
 
 
+async def _store_version(conn: AsyncConnection) -> None:
+    await conn.run_sync(schema.store_version.create, checkfirst=True)
+    await conn.execute(insert(schema.store_version).values(id=1, version=0))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
     Migration("0002_integration_leases", _integration_leases),
     Migration("0003_entity_content_hash", _entity_content_hash),
+    Migration("0004_store_version", _store_version),
 )
 """Applied in order, each once, in the transaction that records it. Never edit a released one:
 later migrations add to the schema (``Table`` objects in schema.py show the current shape)."""
@@ -115,12 +122,20 @@ class Database:
     spares them ``database is locked`` (several processes still work through busy_timeout),
     and on PostgreSQL each write transaction also takes a transaction-level advisory lock, so
     that replicas sharing the database take turns too.
+
+    Once migrated, every write transaction increments the store version and this process
+    remembers what its own ones changed (:mod:`.changes`): :meth:`untouched` tells a planned
+    write whether it can skip re-reading what it read.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._write_lock = asyncio.Lock()
+        self._versioned = False
+        self._writing: int | None = None
+        """The store version of the write transaction in progress."""
+        self._changes = ChangeLog()
 
     @property
     def is_sqlite(self) -> bool:
@@ -183,12 +198,46 @@ class Database:
         return rows
 
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction; committed on success, rolled back on any error."""
-        async with self._write_lock, self.engine.begin() as conn:
-            if self.is_postgres:
-                await conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})"))
-            yield conn
+    async def write(self, changes: Changes | None = None) -> AsyncIterator[AsyncConnection]:
+        """One write transaction; committed on success, rolled back on any error.
+
+        ``changes``, filled in by the caller during the transaction, says which entity rows it
+        changes, and that it changes nothing else a planned entity write reads (blueprints,
+        other entities); without it, the transaction may have changed anything.
+        """
+        async with self._write_lock:
+            try:
+                async with self.engine.begin() as conn:
+                    if self.is_postgres:
+                        await conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})"))
+                    if self._versioned:
+                        self._writing = await self._next_version(conn)
+                    yield conn
+                if self._writing is not None:
+                    self._changes.record(self._writing, changes)
+            finally:
+                self._writing = None
+
+    async def _next_version(self, conn: AsyncConnection) -> int:
+        version = schema.store_version.c.version
+        bumped = update(schema.store_version).values(version=version + 1).returning(version)
+        return int((await conn.execute(bumped)).scalar_one())
+
+    async def version(self, conn: AsyncConnection) -> int | None:
+        """The store version ``conn`` reads at (None before the store is migrated). Read it
+        before what it is to date."""
+        if not self._versioned:
+            return None
+        query = select(schema.store_version.c.version)
+        return int((await conn.execute(query)).scalar_one())
+
+    def untouched(self, version: int | None, read: Set[EntityKey]) -> bool:
+        """Within a write transaction: whether none committed since store ``version`` (read by
+        :meth:`version`) changed anything a plan reads but the entity rows in ``read``, nor
+        those (see :mod:`.changes`). False when in doubt."""
+        if version is None or self._writing is None:
+            return False
+        return self._changes.untouched(version, self._writing, read)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -230,6 +279,7 @@ class Database:
                     )
                 )
                 applied.append(migration.name)
+        self._versioned = True
         return applied
 
     async def close(self) -> None:

@@ -34,6 +34,7 @@ from shoal.catalog.entities import (
 from shoal.catalog.search import Query, Rule, matches, parse_query, prefilter
 from shoal.catalog.store import schema
 from shoal.catalog.store.blueprints import BlueprintStore
+from shoal.catalog.store.changes import Changes, EntityKey
 from shoal.catalog.store.database import IN_LIST_CHUNK, Database
 from shoal.clock import now_us
 from shoal.content_digest import body_digest, may_repeat, row_digester
@@ -73,6 +74,8 @@ class _Plan:
     blueprint: JSONObject
     options: WriteOptions
     result: BulkResult = field(default_factory=BulkResult)
+    version: int | None = None
+    """The store version the plan read at (see :mod:`.changes`)."""
     probed: list[str] = field(default_factory=list)
     """The batch's identifiers, looked up in the store ..."""
     versions: dict[str, tuple[int, str | None]] = field(default_factory=dict)
@@ -453,13 +456,20 @@ class EntityStore:
         plan: _Plan | None = None
         with contextlib.suppress(_SearchNeededError):
             async with self._db.read() as conn:
+                version = await self._db.version(conn)
                 blueprint = await self._blueprints.get(blueprint_id, conn)
                 plan = await self._plan(conn, blueprint, bodies, options, speculative=True)
-        async with self._db.write() as conn:
-            if plan is None or not await self._holds(conn, plan):
+                plan.version = version
+        changes = Changes()
+        async with self._db.write(changes) as conn:
+            if plan is None or not (
+                self._db.untouched(plan.version, _read_keys(plan)) or await self._holds(conn, plan)
+            ):
                 blueprint = await self._blueprints.get(blueprint_id, conn)
                 plan = await self._plan(conn, blueprint, bodies, options)
-            return await self._apply(conn, plan, want_stored=stored)
+            result = await self._apply(conn, plan, want_stored=stored)
+            _note_changes(plan, changes)
+            return result
 
     async def confirm_unchanged(
         self, blueprint_id: str, items: Sequence[tuple[str, str]], options: WriteOptions
@@ -473,7 +483,8 @@ class EntityStore:
         than once is never confirmed.
         """
         counts = Counter(identifier for identifier, _ in items)
-        async with self._db.write() as conn:
+        changes = Changes()
+        async with self._db.write(changes) as conn:
             blueprint = await self._blueprints.get(blueprint_id, conn)
             key = _write_key(blueprint, options)
             versions = await self._stored_versions(conn, blueprint_id, list(counts))
@@ -487,6 +498,7 @@ class EntityStore:
             if same and not options.validation_only:
                 identifiers = [items[position][0] for position in same]
                 await self._stamp(conn, blueprint_id, identifiers, self._now(), options.actor)
+                changes.entities.update((blueprint_id, identifier) for identifier in identifiers)
         return same
 
     def _now(self) -> int:
@@ -1037,6 +1049,24 @@ def _rows(plan: _Plan) -> None:
         for entity in relinked
         for name, target, target_id in plan.targets[id(entity)]
     ]
+
+
+def _read_keys(plan: _Plan) -> set[EntityKey]:
+    """The entity rows a speculative plan read (its blueprints aside)."""
+    bp = plan.blueprint["identifier"]
+    read = {(bp, identifier) for identifier in plan.probed}
+    read.update(plan.wanted)
+    return read
+
+
+def _note_changes(plan: _Plan, changes: Changes) -> None:
+    """Note in ``changes`` the entity rows ``plan`` wrote (when not only validating)."""
+    if plan.options.validation_only:
+        return
+    bp = plan.blueprint["identifier"]
+    changes.entities.update((bp, entity.identifier) for _, entity, _ in plan.stored)
+    changes.entities.update((bp, identifier) for identifier in plan.same.values())
+    changes.entities.update((entity.blueprint, entity.identifier) for entity in plan.to_create)
 
 
 def _within(blueprint: str, query: Query) -> Query:

@@ -169,3 +169,11 @@ integration_leases = Table(
     Column("holder", String(200), nullable=False),
     Column("expires_at", BigInteger, nullable=False),
 )
+
+store_version = Table(
+    "store_version",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+)
+"""One row: the number of write transactions committed so far (see :mod:`.changes`)."""

@@ -1,0 +1,130 @@
+"""Planned writes skip re-reading only when nothing they read was written since."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from shoal.catalog.store import EntityStore, Store, WriteOptions, open_store
+from shoal.catalog.store.changes import ChangeLog, Changes
+
+
+def changes(*identifiers: str) -> Changes:
+    written = Changes()
+    written.entities.update(("bp", identifier) for identifier in identifiers)
+    return written
+
+
+def test_a_plan_holds_when_every_write_since_is_known_and_wrote_other_rows() -> None:
+    log = ChangeLog(size=3)
+    log.record(5, changes("a"))
+    log.record(6, changes("b"))
+    read = {("bp", "c"), ("other", "a")}
+    assert log.untouched(4, 7, read)  # versions 5 and 6
+    assert log.untouched(6, 7, read)  # nothing committed since
+    assert not log.untouched(5, 7, {("bp", "b")})  # 6 wrote a row the plan read
+    assert not log.untouched(3, 7, read)  # 4 was not ours: another process wrote it
+    log.record(7, None)  # a write that did not say what it changed
+    assert not log.untouched(6, 8, read)
+    log.record(8, changes())
+    log.record(9, changes())
+    assert not log.untouched(5, 10, read)  # 6 is forgotten (three remembered)
+    assert log.untouched(7, 10, read)
+
+
+@pytest.fixture
+async def stores(database_url: str) -> AsyncIterator[tuple[Store, Store]]:
+    """Two catalog stores on one database, as two processes would have."""
+    first = await open_store(database_url, base_url="http://a")
+    second = await open_store(database_url, base_url="http://b")
+    try:
+        await first.blueprints.create(
+            {
+                "identifier": "item",
+                "title": "Item",
+                "schema": {"properties": {key: {"type": "number"} for key in "abc"}},
+            },
+            actor=None,
+        )
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_write_of_another_process_between_plan_and_write_is_seen(
+    stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = stores
+    options = WriteOptions(merge=True)
+    await first.entities.upsert("item", [{"identifier": "x", "properties": {"a": 1}}], options)
+    planned, written = asyncio.Event(), asyncio.Event()
+    plan = EntityStore._plan
+
+    async def plan_and_wait(self: EntityStore, *args: Any, **kwargs: Any) -> Any:
+        result = await plan(self, *args, **kwargs)
+        if self is first.entities and kwargs.get("speculative"):
+            planned.set()
+            await written.wait()  # the other process writes the row now
+        return result
+
+    monkeypatch.setattr(EntityStore, "_plan", plan_and_wait)
+
+    async def write_in_between() -> None:
+        await planned.wait()
+        await second.entities.upsert("item", [{"identifier": "x", "properties": {"b": 2}}], options)
+        written.set()
+
+    _, result = await asyncio.gather(
+        write_in_between(),
+        first.entities.upsert("item", [{"identifier": "x", "properties": {"c": 3}}], options),
+    )
+    assert not result.errors
+    # merged over the row as the other process left it, not as it was when planned
+    assert (await first.entities.get("item", "x")).properties == {"a": 1, "b": 2, "c": 3}
+
+
+@pytest.mark.parametrize(("between", "checked"), [("y", False), ("x", True)])
+async def test_a_plan_is_read_again_only_if_a_write_since_touched_its_rows(
+    stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch, between: str, checked: bool
+) -> None:
+    first, _ = stores
+    options = WriteOptions(merge=True)
+    await first.entities.upsert("item", [{"identifier": "x", "properties": {"a": 1}}], options)
+    planned, written = asyncio.Event(), asyncio.Event()
+    plan, holds = EntityStore._plan, EntityStore._holds
+    rechecks = 0
+
+    async def plan_and_wait(self: EntityStore, *args: Any, **kwargs: Any) -> Any:
+        result = await plan(self, *args, **kwargs)
+        if kwargs.get("speculative") and not planned.is_set():
+            planned.set()
+            await written.wait()
+        return result
+
+    async def counted_holds(self: EntityStore, *args: Any) -> bool:
+        nonlocal rechecks
+        rechecks += 1
+        return await holds(self, *args)
+
+    monkeypatch.setattr(EntityStore, "_plan", plan_and_wait)
+    monkeypatch.setattr(EntityStore, "_holds", counted_holds)
+
+    async def write_in_between() -> None:
+        await planned.wait()
+        await first.entities.upsert(
+            "item", [{"identifier": between, "properties": {"b": 2}}], options
+        )
+        written.set()
+
+    await asyncio.gather(
+        write_in_between(),
+        first.entities.upsert("item", [{"identifier": "x", "properties": {"c": 3}}], options),
+    )
+    # (nothing was written while the write in between queued: it was not read again either)
+    assert rechecks == (1 if checked else 0)
+    expected = {"a": 1, "b": 2, "c": 3} if between == "x" else {"a": 1, "c": 3}
+    assert (await first.entities.get("item", "x")).properties == expected
