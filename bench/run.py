@@ -263,6 +263,14 @@ def _rss(phase: Phase | None) -> str:
     return f"{phase.catalog_mb:,.0f} / {phase.integration_mb:,.0f}"
 
 
+def _cpu(phase: Phase | None) -> str:
+    """CPU time per entity served, in µs, of each process (catalog / integration)."""
+    if phase is None or not phase.entities:
+        return "-"
+    per = 1e6 / phase.entities
+    return f"{phase.catalog_cpu * per:,.0f} / {phase.integration_cpu * per:,.0f}"
+
+
 def render(rows: list[Row], plan: Plan, started: float, notes: list[str], quick: bool) -> str:
     shoal = {row.persons: row for row in rows if row.framework == "Shoal"}
     ocean = {row.persons: row for row in rows if row.framework == "Ocean"}
@@ -302,6 +310,20 @@ def render(rows: list[Row], plan: Plan, started: float, notes: list[str], quick:
                 f"| {_ratio(sp.rate if sp else None, op.rate if op else None)} "
                 f"| {_rss(sp)} | {_rss(op)} |"
             )
+    lines += [
+        "",
+        "CPU time per entity served, catalog / integration (each with its threads and child "
+        "processes): which side does the work, and how much of it.",
+        "",
+        "| persons | resync | Shoal CPU µs/entity | Ocean CPU µs/entity |",
+        "|---:|---|---:|---:|",
+    ]
+    for persons in sorted(set(shoal) | set(ocean)):
+        srow, orow = shoal.get(persons), ocean.get(persons)
+        for position, (name, _) in enumerate(PHASES):
+            sp = srow.phases[position] if srow and len(srow.phases) > position else None
+            op = orow.phases[position] if orow and len(orow.phases) > position else None
+            lines.append(f"| {persons:,} | {name} | {_cpu(sp)} | {_cpu(op)} |")
     lines += [
         "",
         "| latency, p50 | Shoal ms | Ocean ms | Ocean/Shoal | samples (Shoal / Ocean) |",

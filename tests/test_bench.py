@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench._harness import Latencies, Phase
-from bench.run import Row, median_row
+from bench.run import Plan, Row, median_row, render
 
 
 def _phase(name: str, seconds: float) -> Phase:
@@ -27,3 +27,11 @@ def test_a_repeated_row_reports_each_resync_of_its_median_run() -> None:
 def test_an_even_number_of_runs_reports_the_slower_middle_one() -> None:
     runs = [Row("Ocean", 10_000, [_phase("first", seconds)]) for seconds in (1.0, 4.0, 2.0, 3.0)]
     assert median_row(runs).phases[0].seconds == 3.0
+
+
+def test_the_report_gives_each_process_cpu_time_per_entity() -> None:
+    first = Phase("first resync (creates)", 10_000, 1.0, "completed", 100, 50, 0.85, 0.2)
+    rows = [Row("Shoal", 10_000, [first]), Row("Ocean", 10_000, [])]
+    plan = Plan((10_000,), (10_000,), 10_000, 0, 0)
+    report = render(rows, plan, started=0.0, notes=[], quick=True)
+    assert "| 10,000 | first resync (creates) | 85 / 20 | - |" in report
