@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from shoal.catalog.store import EntityStore, Store, WriteOptions, open_store
+from shoal.catalog.store import (
+    EntityStore,
+    Store,
+    WriteOptions,
+    database as database_module,
+    open_store,
+)
 from shoal.catalog.store.changes import ChangeLog, Changes
 
 
@@ -128,3 +134,30 @@ async def test_a_plan_is_read_again_only_if_a_write_since_touched_its_rows(
     assert rechecks == (1 if checked else 0)
     expected = {"a": 1, "b": 2, "c": 3} if between == "x" else {"a": 1, "c": 3}
     assert (await first.entities.get("item", "x")).properties == expected
+
+
+async def test_a_store_from_before_store_versions_gets_them(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as older:
+        older.setattr(database_module, "MIGRATIONS", database_module.MIGRATIONS[:3])
+        store = await open_store(database_url, base_url="http://a")
+        try:
+            await store.blueprints.create(
+                {"identifier": "item", "title": "Item", "schema": {"properties": {}}}, actor=None
+            )
+            async with store.database.read() as conn:
+                assert await store.database.version(conn) is None
+        finally:
+            await store.close()
+    store = await open_store(database_url, base_url="http://a")  # migrates to 0004
+    try:
+        async with store.database.read() as conn:
+            before = await store.database.version(conn)
+        await store.entities.upsert("item", [{"identifier": "x"}], WriteOptions())
+        async with store.database.read() as conn:
+            assert before is not None
+            assert await store.database.version(conn) == before + 1
+        assert (await store.entities.get("item", "x")).identifier == "x"
+    finally:
+        await store.close()
