@@ -88,6 +88,8 @@ async def run_once(
     catalog: RunningCatalog,
     integration: Integration,
     transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    port_like: bool = False,
 ) -> Any:
     creds = admin_credentials(catalog)
     settings = RunnerSettings(
@@ -95,6 +97,7 @@ async def run_once(
         client_id=creds["clientId"],
         client_secret=creds["clientSecret"],
         identifier="toy",
+        target_is_port=port_like,
     )
     runner = runner_through(integration, settings, transport)
     try:
@@ -128,6 +131,31 @@ async def test_auto_created_relation_targets_of_kept_entities_are_not_deleted(
     assert await identifiers(catalog, "service") == {"billing", "ledger"}
     # "payments" is stale (not fetched) but a kept service points at it; "discovery" is not kept
     assert await identifiers(catalog, "squad") == {"payments"}
+
+
+async def test_against_a_port_like_catalog_targets_of_kept_entities_are_not_deleted(
+    catalog: RunningCatalog,
+) -> None:
+    # Port-like: unchanged entities are found by reading them back and not sent, so the
+    # entities sent are a part of the page, and their answers must be mapped back to it
+    config = mapping(delete_dependents=False, kinds=("service",))
+    services = [("billing", "payments"), ("ledger", "risk"), ("search", "discovery")]
+    first = await run_once(catalog, make_integration([], services, config), port_like=True)
+    assert first.status is RunStatus.COMPLETED
+
+    integration = Integration("toy", default_mapping=config, default_blueprints=BLUEPRINTS)
+
+    @integration.on_resync("service")
+    async def fetch_services(kind: str) -> list[dict[str, Any]]:
+        # billing unchanged; ledger changed (and so sent alone); search gone
+        return [
+            {"id": "billing", "lang": "python", "squad": "payments"},
+            {"id": "ledger", "lang": "go", "squad": "risk"},
+        ]
+
+    second = await run_once(catalog, integration, port_like=True)
+    assert second.status is RunStatus.COMPLETED, second.to_json()
+    assert await identifiers(catalog, "squad") == {"payments", "risk"}
 
 
 async def test_dependents_are_deleted_before_their_targets(catalog: RunningCatalog) -> None:

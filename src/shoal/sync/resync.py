@@ -420,12 +420,12 @@ class Resync:
             create_missing_related_entities=self._config.create_missing_related_entities,
             run_id=self.record.id,
         )
-        if confirmed:
+        if len(positions) < len(entities):  # indexed by position among those sent
             written = UpsertResult(
                 tuple(replace(e, index=positions[e.index]) for e in written.entities),
                 tuple(replace(e, index=positions[e.index]) for e in written.errors),
             )
-        elif unchanged:
+        if unchanged:
             written = UpsertResult.combine([UpsertResult(tuple(unchanged)), written])
         return _Upserted(sorted(confirmed or ()), written)
 

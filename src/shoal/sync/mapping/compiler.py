@@ -345,8 +345,8 @@ def _make_builder(shape: Any) -> Callable[[list[Any]], Any]:
     """A function assembling the entity from the leaf values, for this shape.
 
     It is one Python display expression (``{"identifier": v[0], "properties": {"email": v[3],
-    ...}}``), a third of the time of nested builders; the shape's keys, strings, enter it as
-    ``repr`` literals. Shapes it cannot spell (deeper than the parser nests) are built by
+    ...}}``), less than half the time of nested builders; the shape's keys, strings, enter it
+    as ``repr`` literals. Shapes it cannot spell (deeper than the parser nests) are built by
     recursion.
     """
     source = _display(shape, _MAX_DISPLAY_DEPTH)
@@ -373,7 +373,7 @@ def _display(shape: Any, depth: int) -> str | None:
         return None
     if isinstance(shape, list):
         return f"[{', '.join(map(str, parts))}]"
-    if not all(isinstance(key, str) for key in shape):
+    if not all(type(key) is str for key in shape):
         return None
     return "{" + ", ".join(f"{key!r}: {part}" for key, part in zip(shape, parts, strict=True)) + "}"
 
