@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -271,6 +271,19 @@ def _cpu(phase: Phase | None) -> str:
     return f"{phase.catalog_cpu * per:,.0f} / {phase.integration_cpu * per:,.0f}"
 
 
+def _phase_pairs(
+    shoal: dict[int, Row], ocean: dict[int, Row]
+) -> Iterator[tuple[int, str, Phase | None, Phase | None]]:
+    """``(persons, resync, Shoal's phase, Ocean's phase)`` for every size and resync, in
+    order; a phase a framework did not run (or reach) is None."""
+    for persons in sorted(set(shoal) | set(ocean)):
+        srow, orow = shoal.get(persons), ocean.get(persons)
+        for position, (name, _) in enumerate(PHASES):
+            sp = srow.phases[position] if srow and len(srow.phases) > position else None
+            op = orow.phases[position] if orow and len(orow.phases) > position else None
+            yield persons, name, sp, op
+
+
 def render(rows: list[Row], plan: Plan, started: float, notes: list[str], quick: bool) -> str:
     shoal = {row.persons: row for row in rows if row.framework == "Shoal"}
     ocean = {row.persons: row for row in rows if row.framework == "Ocean"}
@@ -298,18 +311,14 @@ def render(rows: list[Row], plan: Plan, started: float, notes: list[str], quick:
         "| Ocean RSS MB catalog / integration |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for persons in sorted(set(shoal) | set(ocean)):
-        srow, orow = shoal.get(persons), ocean.get(persons)
-        for position, (name, _) in enumerate(PHASES):
-            sp = srow.phases[position] if srow and len(srow.phases) > position else None
-            op = orow.phases[position] if orow and len(orow.phases) > position else None
-            lines.append(
-                f"| {persons:,} | {name} "
-                f"| {_num(sp and sp.rate)} | {_num(sp and sp.seconds, '.2f')} "
-                f"| {_num(op and op.rate)} | {_num(op and op.seconds, '.2f')} "
-                f"| {_ratio(sp.rate if sp else None, op.rate if op else None)} "
-                f"| {_rss(sp)} | {_rss(op)} |"
-            )
+    for persons, name, sp, op in _phase_pairs(shoal, ocean):
+        lines.append(
+            f"| {persons:,} | {name} "
+            f"| {_num(sp and sp.rate)} | {_num(sp and sp.seconds, '.2f')} "
+            f"| {_num(op and op.rate)} | {_num(op and op.seconds, '.2f')} "
+            f"| {_ratio(sp.rate if sp else None, op.rate if op else None)} "
+            f"| {_rss(sp)} | {_rss(op)} |"
+        )
     lines += [
         "",
         "CPU time per entity served, catalog / integration (each with its threads and child "
@@ -318,12 +327,8 @@ def render(rows: list[Row], plan: Plan, started: float, notes: list[str], quick:
         "| persons | resync | Shoal CPU µs/entity | Ocean CPU µs/entity |",
         "|---:|---|---:|---:|",
     ]
-    for persons in sorted(set(shoal) | set(ocean)):
-        srow, orow = shoal.get(persons), ocean.get(persons)
-        for position, (name, _) in enumerate(PHASES):
-            sp = srow.phases[position] if srow and len(srow.phases) > position else None
-            op = orow.phases[position] if orow and len(orow.phases) > position else None
-            lines.append(f"| {persons:,} | {name} | {_cpu(sp)} | {_cpu(op)} |")
+    for persons, name, sp, op in _phase_pairs(shoal, ocean):
+        lines.append(f"| {persons:,} | {name} | {_cpu(sp)} | {_cpu(op)} |")
     lines += [
         "",
         "| latency, p50 | Shoal ms | Ocean ms | Ocean/Shoal | samples (Shoal / Ocean) |",
