@@ -13,10 +13,6 @@ import pytest
 
 from shoal.catalog.server import RunningCatalog, running_catalog
 from shoal.catalog.settings import CatalogSettings
-from shoal.sync.catalog_client import PORT_LIMITS, SHOAL_LIMITS, CatalogClient
-from shoal.sync.integration import Integration
-from shoal.sync.runner import IntegrationRunner
-from shoal.sync.settings import RunnerSettings
 
 POSTGRES_URL = os.environ.get(
     "SHOAL_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -95,26 +91,6 @@ def admin_credentials(catalog: RunningCatalog) -> dict[str, str]:
     path = catalog.settings.data_dir / "admin-credentials.json"
     data: dict[str, str] = orjson.loads(path.read_bytes())
     return data
-
-
-def runner_through(
-    integration: Integration,
-    settings: RunnerSettings,
-    transport: httpx.AsyncBaseTransport | None,
-) -> IntegrationRunner:
-    """The runner ``settings`` make, its catalog requests sent through ``transport``."""
-    assert settings.client_id is not None and settings.client_secret is not None
-    client = CatalogClient(
-        settings.catalog_url,
-        client_id=settings.client_id,
-        client_secret=settings.client_secret,
-        integration_identifier=settings.identifier or integration.type,
-        integration_type=integration.type,
-        integration_version=integration.version,
-        limits=PORT_LIMITS if settings.target_is_port else SHOAL_LIMITS,
-        transport=transport,
-    )
-    return IntegrationRunner(integration, settings, client)
 
 
 async def token_for(base_url: str, client_id: str, client_secret: str) -> str:

@@ -19,7 +19,7 @@ from shoal.sync.run_record import RunRecord, RunStatus
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
 from shoal.sync.supervisor import Supervisor, Trigger
-from tests.conftest import admin_credentials, runner_through
+from tests.conftest import admin_credentials
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
@@ -66,7 +66,7 @@ async def runner_for(
         listener="none",
         progress_interval=0.05,
     )
-    runner = runner_through(create_integration(fake), settings, transport)
+    runner = IntegrationRunner(create_integration(fake), settings, transport=transport)
     ended: dict[str, float] = {}
 
     async def run(record: RunRecord) -> RunRecord:

@@ -14,8 +14,9 @@ from shoal.catalog.server import RunningCatalog, running_catalog
 from shoal.catalog.settings import CatalogSettings
 from shoal.sync.integration import Integration
 from shoal.sync.run_record import RunStatus
+from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
-from tests.conftest import admin_credentials, runner_through, token_for
+from tests.conftest import admin_credentials, token_for
 
 BLUEPRINTS = [
     {"identifier": "squad", "title": "Squad", "schema": {"properties": {}}},
@@ -99,7 +100,7 @@ async def run_once(
         identifier="toy",
         target_is_port=port_like,
     )
-    runner = runner_through(integration, settings, transport)
+    runner = IntegrationRunner(integration, settings, transport=transport)
     try:
         return await runner.once()
     finally:

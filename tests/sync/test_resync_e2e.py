@@ -33,7 +33,7 @@ from shoal.sync.integration import Integration, RawBatch
 from shoal.sync.run_record import RunStatus
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
-from tests.conftest import admin_credentials, runner_through, token_for
+from tests.conftest import admin_credentials, token_for
 
 PERSONS = 200
 
@@ -262,7 +262,7 @@ async def test_a_kinds_first_page_is_confirmed_unchanged_while_the_kind_before_l
         held="/blueprints/fakeProject/entities/unchanged",
         awaited="/blueprints/fakePerson/entities/unchanged",
     )
-    runner = runner_through(create_integration(fake), runner_settings, transport)
+    runner = IntegrationRunner(create_integration(fake), runner_settings, transport=transport)
     try:
         record = await runner.once()
     finally:

@@ -14,9 +14,10 @@ from shoal.catalog.server import RunningCatalog, running_catalog
 from shoal.catalog.settings import CatalogSettings
 from shoal.integrations.fake import FakeSettings, create_integration
 from shoal.sync.run_record import RunRecord, RunStatus
+from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
 from shoal.sync.unchanged import include_paths, is_unchanged
-from tests.conftest import admin_credentials, runner_through
+from tests.conftest import admin_credentials
 
 
 def test_only_the_fields_a_mapping_sets_are_compared() -> None:
@@ -66,7 +67,7 @@ async def run_counting(catalog: RunningCatalog, fake: FakeSettings) -> tuple[Run
     settings = RunnerSettings(catalog_url=catalog.url, client_id=creds["clientId"], client_secret=creds["clientSecret"],
                               identifier="fake-org", target_is_port=True)  # fmt: skip
     transport = CountingTransport()
-    runner = runner_through(create_integration(fake), settings, transport)
+    runner = IntegrationRunner(create_integration(fake), settings, transport=transport)
     try:
         record = await runner.once()
     finally:

@@ -11,6 +11,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+
 from shoal.clock import utcnow
 from shoal.errors import CatalogError, CatalogUnavailableError, ConfigError, ShoalError
 from shoal.sync.catalog_client import PORT_LIMITS, SHOAL_LIMITS, CatalogClient
@@ -58,8 +60,11 @@ class IntegrationRunner:
         self,
         integration: Integration,
         settings: RunnerSettings,
-        client: CatalogClient | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """``transport``, if given, carries the catalog client's requests (httpx's default
+        otherwise)."""
         self.integration = integration
         self.settings = settings
         self.identifier = settings.identifier or integration.type
@@ -69,7 +74,7 @@ class IntegrationRunner:
         if settings.client_id is None or settings.client_secret is None:
             message = "the integration needs a client id and secret"
             raise ConfigError(message)
-        self.client = client or CatalogClient(
+        self.client = CatalogClient(
             settings.catalog_url,
             client_id=settings.client_id,
             client_secret=settings.client_secret,
@@ -77,6 +82,7 @@ class IntegrationRunner:
             integration_type=integration.type,
             integration_version=integration.version,
             limits=limits,
+            transport=transport,
         )
         self.supervisor = Supervisor(
             self.identifier, self._run_resync, self._report_ended, settings.policy
