@@ -454,16 +454,18 @@ class EntityStore:
         found unchanged (the bulk route reports outcomes only, and reading them back costs).
         """
         plan: _Plan | None = None
+        read: set[EntityKey] = set()
         with contextlib.suppress(_SearchNeededError):
             async with self._db.read() as conn:
                 version = await self._db.version(conn)
                 blueprint = await self._blueprints.get(blueprint_id, conn)
                 plan = await self._plan(conn, blueprint, bodies, options, speculative=True)
                 plan.version = version
+            read = _read_keys(plan)  # here, not in the locked section
         changes = Changes()
         async with self._db.write(changes) as conn:
             if plan is None or not (
-                self._db.untouched(plan.version, _read_keys(plan)) or await self._holds(conn, plan)
+                self._db.untouched(plan.version, read) or await self._holds(conn, plan)
             ):
                 blueprint = await self._blueprints.get(blueprint_id, conn)
                 plan = await self._plan(conn, blueprint, bodies, options)
