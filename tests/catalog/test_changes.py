@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from shoal.catalog.store import EntityStore, Store, WriteOptions, open_store
+from shoal.catalog.store import BulkResult, EntityStore, Store, WriteOptions, open_store
 from shoal.catalog.store.changes import ChangeLog, Changes
 
 
@@ -56,32 +56,50 @@ async def stores(database_url: str) -> AsyncIterator[tuple[Store, Store]]:
         await second.close()
 
 
-async def test_a_write_of_another_process_between_plan_and_write_is_seen(
-    stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    first, second = stores
-    options = WriteOptions(merge=True)
-    await first.entities.upsert("item", [{"identifier": "x", "properties": {"a": 1}}], options)
+MERGE = WriteOptions(merge=True)
+
+
+async def upsert_with_a_write_between(
+    monkeypatch: pytest.MonkeyPatch,
+    store: Store,
+    body: dict[str, Any],
+    between: Callable[[], Awaitable[object]],
+) -> BulkResult:
+    """``store``'s upsert of ``body`` (an item), with ``between`` run after the upsert is
+    planned and before it queues for the write lock."""
     planned, written = asyncio.Event(), asyncio.Event()
     plan = EntityStore._plan
 
     async def plan_and_wait(self: EntityStore, *args: Any, **kwargs: Any) -> Any:
         result = await plan(self, *args, **kwargs)
-        if self is first.entities and kwargs.get("speculative"):
+        if self is store.entities and kwargs.get("speculative") and not planned.is_set():
             planned.set()
-            await written.wait()  # the other process writes the row now
+            await written.wait()
         return result
 
     monkeypatch.setattr(EntityStore, "_plan", plan_and_wait)
 
-    async def write_in_between() -> None:
+    async def write_between() -> None:
         await planned.wait()
-        await second.entities.upsert("item", [{"identifier": "x", "properties": {"b": 2}}], options)
+        await between()
         written.set()
 
-    _, result = await asyncio.gather(
-        write_in_between(),
-        first.entities.upsert("item", [{"identifier": "x", "properties": {"c": 3}}], options),
+    _, result = await asyncio.gather(write_between(), store.entities.upsert("item", [body], MERGE))
+    return result
+
+
+async def test_a_write_of_another_process_between_plan_and_write_is_seen(
+    stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = stores
+    await first.entities.upsert("item", [{"identifier": "x", "properties": {"a": 1}}], MERGE)
+    result = await upsert_with_a_write_between(
+        monkeypatch,
+        first,
+        {"identifier": "x", "properties": {"c": 3}},
+        lambda: second.entities.upsert(
+            "item", [{"identifier": "x", "properties": {"b": 2}}], MERGE
+        ),
     )
     assert not result.errors
     # merged over the row as the other process left it, not as it was when planned
@@ -93,37 +111,23 @@ async def test_a_plan_is_read_again_only_if_a_write_since_touched_its_rows(
     stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch, between: str, checked: bool
 ) -> None:
     first, _ = stores
-    options = WriteOptions(merge=True)
-    await first.entities.upsert("item", [{"identifier": "x", "properties": {"a": 1}}], options)
-    planned, written = asyncio.Event(), asyncio.Event()
-    plan, holds = EntityStore._plan, EntityStore._holds
+    await first.entities.upsert("item", [{"identifier": "x", "properties": {"a": 1}}], MERGE)
+    holds = EntityStore._holds
     rechecks = 0
-
-    async def plan_and_wait(self: EntityStore, *args: Any, **kwargs: Any) -> Any:
-        result = await plan(self, *args, **kwargs)
-        if kwargs.get("speculative") and not planned.is_set():
-            planned.set()
-            await written.wait()
-        return result
 
     async def counted_holds(self: EntityStore, *args: Any) -> bool:
         nonlocal rechecks
         rechecks += 1
         return await holds(self, *args)
 
-    monkeypatch.setattr(EntityStore, "_plan", plan_and_wait)
     monkeypatch.setattr(EntityStore, "_holds", counted_holds)
-
-    async def write_in_between() -> None:
-        await planned.wait()
-        await first.entities.upsert(
-            "item", [{"identifier": between, "properties": {"b": 2}}], options
-        )
-        written.set()
-
-    await asyncio.gather(
-        write_in_between(),
-        first.entities.upsert("item", [{"identifier": "x", "properties": {"c": 3}}], options),
+    await upsert_with_a_write_between(
+        monkeypatch,
+        first,
+        {"identifier": "x", "properties": {"c": 3}},
+        lambda: first.entities.upsert(
+            "item", [{"identifier": between, "properties": {"b": 2}}], MERGE
+        ),
     )
     # (nothing was written while the write in between queued: it was not read again either)
     assert rechecks == (1 if checked else 0)
