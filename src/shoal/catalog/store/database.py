@@ -103,11 +103,37 @@ async def _store_version(conn: AsyncConnection) -> None:
     await conn.execute(insert(schema.store_version).values(id=1, version=0))
 
 
+async def _relation_targets(conn: AsyncConnection) -> None:
+    # 0001 creates ``entity_relations`` from its current Table, which already has the column.
+    def reshape(sync_conn: Any) -> None:
+        inspector = inspect(sync_conn)
+        columns = {column["name"] for column in inspector.get_columns("entity_relations")}
+        if "written_in" not in columns:
+            sync_conn.execute(
+                text("ALTER TABLE entity_relations ADD COLUMN written_in BIGINT NOT NULL DEFAULT 0")
+            )
+        indexes = {index["name"] for index in inspector.get_indexes("entity_relations")}
+        if "ix_entity_relations_target" in indexes:
+            sync_conn.execute(text("DROP INDEX ix_entity_relations_target"))
+        for index in schema.entity_relations.indexes:
+            index.create(sync_conn, checkfirst=True)
+        schema.relation_targets.create(sync_conn, checkfirst=True)
+        schema.relation_targets_merged.create(sync_conn, checkfirst=True)
+
+    await conn.run_sync(reshape)
+    r, t = schema.entity_relations, schema.relation_targets
+    key = ("target_blueprint", "target_identifier", "blueprint", "identifier", "relation")
+    await conn.execute(insert(t).from_select(key, select(*(r.c[name] for name in key))))
+    version = (await conn.execute(select(schema.store_version.c.version))).scalar_one()
+    await conn.execute(insert(schema.relation_targets_merged).values(id=1, version=version))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
     Migration("0002_integration_leases", _integration_leases),
     Migration("0003_entity_content_hash", _entity_content_hash),
     Migration("0004_store_version", _store_version),
+    Migration("0005_relation_targets", _relation_targets),
 )
 """Applied in order, each once, in the transaction that records it. Never edit a released one:
 later migrations add to the schema (``Table`` objects in schema.py show the current shape)."""
@@ -222,6 +248,11 @@ class Database:
         version = schema.store_version.c.version
         bumped = update(schema.store_version).values(version=version + 1).returning(version)
         return int((await conn.execute(bumped)).scalar_one())
+
+    @property
+    def writing(self) -> int:
+        """The store version of the write transaction in progress (0 before migrations)."""
+        return self._writing or 0
 
     async def version(self, conn: AsyncConnection) -> int | None:
         """The store version ``conn`` reads at (None before the store is migrated). Read it

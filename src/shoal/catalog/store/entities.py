@@ -36,6 +36,7 @@ from shoal.catalog.store import schema
 from shoal.catalog.store.blueprints import BlueprintStore
 from shoal.catalog.store.changes import Changes, EntityKey
 from shoal.catalog.store.database import IN_LIST_CHUNK, Database
+from shoal.catalog.store.relation_targets import RelationRow, Relations
 from shoal.clock import now_us
 from shoal.content_digest import body_digest, may_repeat, row_digester
 from shoal.errors import CatalogError, InvalidInputError, NotFoundError
@@ -44,7 +45,6 @@ from shoal.types import JSONObject
 __all__ = ["BulkResult", "EntityStore", "WriteOptions"]
 
 _e = schema.entities
-_r = schema.entity_relations
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +171,6 @@ def _chunks(items: Sequence[Any], size: int = IN_LIST_CHUNK) -> Iterable[Sequenc
 
 
 _ENTITY_COLUMNS = tuple(column.name for column in _e.columns)
-_RELATION_COLUMNS = tuple(column.name for column in _r.columns)
 
 
 def _json_text(value: Any) -> str:
@@ -214,6 +213,7 @@ class EntityStore:
         self._blueprints = blueprints
         self._statements: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._last_now = 0
+        self._relations = Relations(database)
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -424,13 +424,8 @@ class EntityStore:
     async def related(self, blueprint: str, identifier: str) -> list[tuple[str, str, str]]:
         """``(relation, blueprint, identifier)`` of entities that point at this one."""
         async with self._db.read() as conn:
-            rows = await conn.execute(
-                select(_r.c.relation, _r.c.blueprint, _r.c.identifier)
-                .where(_r.c.target_blueprint == blueprint, _r.c.target_identifier == identifier)
-                .order_by(_r.c.blueprint, _r.c.identifier)
-                .limit(500)
-            )
-            return [(row.relation, row.blueprint, row.identifier) for row in rows]
+            rows = await self._relations.pointing_at(conn, blueprint, [identifier], limit=500)
+        return [(relation, bp, holder) for bp, holder, relation, _, _ in rows]
 
     # --- writes ------------------------------------------------------------------------------
 
@@ -701,13 +696,8 @@ class EntityStore:
             await self._db.insert_rows(conn, sql, plan.entity_rows)
         bp = plan.blueprint["identifier"]
         for chunk in _chunks(plan.stale_relations):
-            await conn.execute(delete(_r).where(_r.c.blueprint == bp, _r.c.identifier.in_(chunk)))
-        if plan.relation_rows:
-            sql, order = self._prepared(
-                "relations", lambda: self._db.insert(_r).on_conflict_do_nothing()
-            )
-            assert order == _RELATION_COLUMNS
-            await self._db.insert_rows(conn, sql, plan.relation_rows)
+            await self._relations.remove(conn, bp, chunk)
+        await self._relations.add(conn, plan.relation_rows)
 
     def _upsert_statement(self) -> Any:
         insert = self._db.insert(_e)
@@ -818,6 +808,7 @@ class EntityStore:
             }
             doomed: set[tuple[str, str]] = {(blueprint_id, i) for i in present}
             frontier = set(doomed)
+            await self._relations.merge(conn)  # what points at them, from the index alone
             while delete_dependents and frontier:
                 dependents = await self._dependents(conn, frontier)
                 frontier = dependents - doomed
@@ -832,9 +823,7 @@ class EntityStore:
                     await conn.execute(
                         delete(_e).where(_e.c.blueprint == bp, _e.c.identifier.in_(chunk))
                     )
-                    await conn.execute(
-                        delete(_r).where(_r.c.blueprint == bp, _r.c.identifier.in_(chunk))
-                    )
+                    await self._relations.remove(conn, bp, chunk)
             return [i for i in identifiers if i in present]
 
     async def _dependents(
@@ -842,26 +831,16 @@ class EntityStore:
     ) -> set[tuple[str, str]]:
         found: set[tuple[str, str]] = set()
         for bp, chunk in _key_chunks(targets):
-            rows = await conn.execute(
-                select(_r.c.blueprint, _r.c.identifier).where(
-                    _r.c.target_blueprint == bp, _r.c.target_identifier.in_(chunk)
-                )
-            )
-            found.update((row.blueprint, row.identifier) for row in rows)
+            rows = await self._relations.pointing_at(conn, bp, chunk)
+            found.update((holder_bp, holder) for holder_bp, holder, _, _, _ in rows)
         return found
 
     async def _clear_references(self, conn: AsyncConnection, doomed: set[tuple[str, str]]) -> None:
-        holders: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+        holders: dict[tuple[str, str], list[RelationRow]] = {}
         for bp, chunk in _key_chunks(doomed):
-            rows = await conn.execute(
-                select(_r).where(_r.c.target_blueprint == bp, _r.c.target_identifier.in_(chunk))
-            )
-            for row in rows:
-                key = (row.blueprint, row.identifier)
-                if key not in doomed:
-                    holders.setdefault(key, []).append(
-                        (row.relation, row.target_blueprint, row.target_identifier)
-                    )
+            for row in await self._relations.pointing_at(conn, bp, chunk):
+                if row[:2] not in doomed:
+                    holders.setdefault(row[:2], []).append(row)
         now = self._now()
         for (bp, identifier), references in holders.items():
             holder = (
@@ -872,19 +851,13 @@ class EntityStore:
             if holder is None:
                 continue
             relations = dict(holder.relations)
-            for name, _, target_id in references:
+            for reference in references:
+                _, _, name, _, target_id = reference
                 value = relations.get(name)
                 relations[name] = (
                     [v for v in value if v != target_id] if isinstance(value, list) else None
                 )
-                await conn.execute(
-                    delete(_r).where(
-                        _r.c.blueprint == bp,
-                        _r.c.identifier == identifier,
-                        _r.c.relation == name,
-                        _r.c.target_identifier == target_id,
-                    )
-                )
+                await self._relations.remove_row(conn, reference)
             await conn.execute(
                 _e.update()
                 .where(_e.c.blueprint == bp, _e.c.identifier == identifier)

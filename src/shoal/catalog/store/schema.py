@@ -107,8 +107,34 @@ entity_relations = Table(
     Column("relation", String(100), primary_key=True),
     Column("target_blueprint", String(100), primary_key=True),
     Column("target_identifier", String(1000), primary_key=True),
-    Index("ix_entity_relations_target", "target_blueprint", "target_identifier"),
+    # The store version of the transaction that wrote the row: rows written after
+    # ``relation_targets_merged.version`` are not in ``relation_targets`` yet.
+    Column("written_in", BigInteger, nullable=False),
+    Index("ix_entity_relations_written", "written_in"),
 )
+"""One row per target of each entity's relations, keyed by the entity that points."""
+
+relation_targets = Table(
+    "relation_targets",
+    metadata,
+    Column("target_blueprint", String(100), primary_key=True),
+    Column("target_identifier", String(1000), primary_key=True),
+    Column("blueprint", String(100), primary_key=True),
+    Column("identifier", String(1000), primary_key=True),
+    Column("relation", String(100), primary_key=True),
+    sqlite_with_rowid=False,
+)
+"""``entity_relations`` keyed by target, brought up to date in large steps (see
+:mod:`.relation_targets`)."""
+
+relation_targets_merged = Table(
+    "relation_targets_merged",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+)
+"""One row: every ``entity_relations`` row written by store version ``version`` or before is in
+``relation_targets``."""
 
 integrations = Table(
     "integrations",

@@ -1,0 +1,148 @@
+"""Entity relations, and the reverse index that finds the entities pointing at a given one.
+
+``entity_relations`` holds a row per target of every entity's relations, keyed by the entity
+that points. Lookups by target (deleting an entity deletes or clears those that point at it; an
+entity's page lists them) need the rows ordered by target as well. Kept as a second index of
+``entity_relations``, that order made most of the cost of a bulk create in a large catalog: a
+batch of 1,000 people adds rows to the runs of ~1,800 targets (their teams, projects, offices),
+and each commit rewrites one index page per target. In raw SQLite, 1,000,000 people cost 72 µs
+each with that index and 18 µs without it.
+
+So the reverse order is a table of its own, ``relation_targets``, brought up to date in large
+steps. Every relation row records the store version of the transaction that wrote it
+(``written_in``), and ``relation_targets_merged`` the version up to which every row has been
+copied. Once a process has written :data:`MERGE_ROWS` relation rows since it last merged, the
+write transaction that crosses the mark copies the rows written since, in target order: each
+target's page is then rewritten once per ~20 batches of people instead of once per batch.
+
+Lookups by target read ``relation_targets`` and the rows written since the last merge (found
+through the ``written_in`` index); write transactions that look up by target merge first, so
+that part is empty for them. Deleting relation rows deletes their copies too. The invariant: a
+row is in ``relation_targets`` if and only if it is in ``entity_relations`` with
+``written_in`` at or before the merged version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shoal.catalog.store import schema
+from shoal.catalog.store.database import Database
+
+__all__ = ["MERGE_ROWS", "RelationRow", "Relations"]
+
+MERGE_ROWS = 100_000
+"""Relation rows a process writes between two merges into ``relation_targets``. Larger merges
+rewrite each target's page less often, but hold the write lock longer: ~0.6 s for 100,000
+rows in a catalog of 1,000,000 people on SQLite (raw SQLite, 1,000,000 people: 72 µs each
+with a target index on ``entity_relations``, 47 µs merging every 90,000 rows, 39 every 450,000)."""
+
+RelationRow = tuple[str, str, str, str, str]
+"""``(blueprint, identifier, relation, target_blueprint, target_identifier)``."""
+
+_r = schema.entity_relations
+_t = schema.relation_targets
+_merged = schema.relation_targets_merged
+_KEY = ("target_blueprint", "target_identifier", "blueprint", "identifier", "relation")
+
+
+class Relations:
+    """Writes and lookups of ``entity_relations`` that keep ``relation_targets`` in step."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._written = 0
+        """Relation rows this process wrote since it last merged."""
+        self._insert_sql: str | None = None
+
+    async def add(self, conn: AsyncConnection, rows: Sequence[RelationRow]) -> None:
+        """Insert ``rows`` (existing ones are left as they are), in the write transaction
+        ``conn``; merge them into ``relation_targets`` if enough were written since the last
+        merge."""
+        if not rows:
+            return
+        if self._insert_sql is None:
+            compiled = (
+                self._db.insert(_r)
+                .on_conflict_do_nothing()
+                .compile(dialect=self._db.engine.dialect)
+            )
+            assert tuple(compiled.positiontup or ()) == tuple(c.name for c in _r.columns)
+            self._insert_sql = compiled.string
+        version = self._db.writing
+        await self._db.insert_rows(conn, self._insert_sql, [(*row, version) for row in rows])
+        self._written += len(rows)
+        if self._written >= MERGE_ROWS:
+            await self.merge(conn)
+
+    async def merge(self, conn: AsyncConnection) -> None:
+        """Copy the rows written since the last merge into ``relation_targets``, in the write
+        transaction ``conn``, which must write no relation rows after this (they would count as
+        copied)."""
+        merged = (await conn.execute(select(_merged.c.version))).scalar_one()
+        newer = (
+            select(*(_r.c[name] for name in _KEY))
+            .where(_r.c.written_in > merged)
+            .order_by(*(_r.c[name] for name in _KEY))
+        )
+        await conn.execute(
+            self._db.insert(_t).from_select(list(_KEY), newer).on_conflict_do_nothing()
+        )
+        await conn.execute(update(_merged).values(version=self._db.writing))
+        self._written = 0
+
+    async def remove(
+        self, conn: AsyncConnection, blueprint: str, identifiers: Sequence[str]
+    ) -> None:
+        """Delete the relation rows of the entities ``identifiers`` of ``blueprint``."""
+        held = (_r.c.blueprint == blueprint, _r.c.identifier.in_(identifiers))
+        copied = select(*(_r.c[name] for name in _KEY)).where(*held)
+        await conn.execute(delete(_t).where(tuple_(*(_t.c[name] for name in _KEY)).in_(copied)))
+        await conn.execute(delete(_r).where(*held))
+
+    async def remove_row(self, conn: AsyncConnection, row: RelationRow) -> None:
+        """Delete one relation row."""
+        values = dict(zip(("blueprint", "identifier", "relation", *_KEY[:2]), row, strict=True))
+        await conn.execute(delete(_t).where(*(_t.c[k] == v for k, v in values.items())))
+        await conn.execute(delete(_r).where(*(_r.c[k] == v for k, v in values.items())))
+
+    async def pointing_at(
+        self,
+        conn: AsyncConnection,
+        target_blueprint: str,
+        target_identifiers: Sequence[str],
+        *,
+        limit: int | None = None,
+    ) -> list[RelationRow]:
+        """The relation rows whose target is one of ``target_identifiers`` of
+        ``target_blueprint``, ordered by the entity that points (at most ``limit``).
+
+        Two queries, not one ``UNION``: ordering the union, SQLite would rather walk the whole
+        of ``entity_relations`` in key order than the few rows after the merged version.
+        """
+        columns = ("blueprint", "identifier", "relation", *_KEY[:2])
+        copies = (
+            select(*(_t.c[name] for name in columns))
+            .where(
+                _t.c.target_blueprint == target_blueprint,
+                _t.c.target_identifier.in_(target_identifiers),
+            )
+            .order_by(_t.c.blueprint, _t.c.identifier, _t.c.relation)
+            .limit(limit)
+        )
+        merged = select(_merged.c.version).scalar_subquery()
+        recent = select(*(_r.c[name] for name in columns)).where(
+            _r.c.written_in > merged,
+            _r.c.target_blueprint == target_blueprint,
+            _r.c.target_identifier.in_(target_identifiers),
+        )
+        rows: list[RelationRow] = [
+            (row[0], row[1], row[2], row[3], row[4])
+            for query in (copies, recent)
+            for row in await conn.execute(query)
+        ]
+        rows.sort()
+        return rows if limit is None else rows[:limit]

@@ -1,0 +1,170 @@
+"""Entities pointing at an entity are found whether or not their relation rows were merged into
+the reverse index yet, and the index holds exactly the merged rows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import inspect, select, text
+
+from shoal.catalog.store import Store, WriteOptions, open_store, relation_targets, schema
+
+_r, _t = schema.entity_relations, schema.relation_targets
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = await open_store(database_url, base_url="http://a")
+    for blueprint in (
+        {"identifier": "team", "title": "Team", "schema": {"properties": {}}},
+        {
+            "identifier": "svc",
+            "title": "Service",
+            "schema": {"properties": {}},
+            "relations": {"owner": {"target": "team"}, "deps": {"target": "svc", "many": True}},
+        },
+    ):
+        await opened.blueprints.create(blueprint, actor=None)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def _write(store: Store, blueprint: str, *bodies: dict[str, object]) -> None:
+    result = await store.entities.upsert(blueprint, list(bodies), WriteOptions())
+    assert not result.errors, result.errors
+
+
+async def _pointing_at(store: Store, blueprint: str, identifier: str) -> list[tuple[str, ...]]:
+    return [tuple(row) for row in await store.entities.related(blueprint, identifier)]
+
+
+async def _assert_index_holds_the_merged_rows(store: Store) -> None:
+    key = ("blueprint", "identifier", "relation", "target_blueprint", "target_identifier")
+    async with store.database.read() as conn:
+        merged = (await conn.execute(select(schema.relation_targets_merged.c.version))).scalar()
+        rows = await conn.execute(select(*(_r.c[k] for k in key)).where(_r.c.written_in <= merged))
+        copies = await conn.execute(select(*(_t.c[k] for k in key)))
+        assert {tuple(row) for row in copies} == {tuple(row) for row in rows}
+
+
+@pytest.mark.parametrize("merge_rows", [1, 3, 1_000_000], ids=["every-write", "some", "never"])
+async def test_entities_pointing_at_one_are_found_merged_or_not(
+    store: Store, merge_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relation_targets, "MERGE_ROWS", merge_rows)
+    await _write(store, "team", {"identifier": "t1"}, {"identifier": "t2"})
+    await _write(store, "svc", {"identifier": "s0", "relations": {"owner": "t1"}})
+    for n in range(1, 5):  # one write each, so that merges fall between them
+        deps = [f"s{d}" for d in range(n)]
+        owner = "t1" if n % 2 else "t2"
+        await _write(
+            store, "svc", {"identifier": f"s{n}", "relations": {"owner": owner, "deps": deps}}
+        )
+
+    assert await _pointing_at(store, "team", "t1") == [
+        ("owner", "svc", "s0"),
+        ("owner", "svc", "s1"),
+        ("owner", "svc", "s3"),
+    ]
+    assert await _pointing_at(store, "svc", "s1") == [
+        ("deps", "svc", "s2"),
+        ("deps", "svc", "s3"),
+        ("deps", "svc", "s4"),
+    ]
+    await _assert_index_holds_the_merged_rows(store)
+
+    # s3 moves to t2 and drops its deps: its old relation rows and their copies go
+    await _write(store, "svc", {"identifier": "s3", "relations": {"owner": "t2", "deps": []}})
+    assert await _pointing_at(store, "team", "t1") == [
+        ("owner", "svc", "s0"),
+        ("owner", "svc", "s1"),
+    ]
+    assert ("deps", "svc", "s3") not in await _pointing_at(store, "svc", "s1")
+    await _assert_index_holds_the_merged_rows(store)
+
+    # deleting t1 clears the owner of what pointed at it
+    await store.entities.delete_many("team", ["t1"], delete_dependents=False)
+    assert await _pointing_at(store, "team", "t1") == []
+    assert (await store.entities.get("svc", "s1")).relations["owner"] is None
+    await _assert_index_holds_the_merged_rows(store)
+
+    # deleting s1 with its dependents takes s2 and s4 (deps on s1), not s3 (deps cleared)
+    await store.entities.delete_many("svc", ["s1"], delete_dependents=True)
+    async with store.database.read() as conn:
+        left = set((await conn.execute(select(schema.entities.c.identifier))).scalars())
+    assert left == {"t2", "s0", "s3"}
+    assert await _pointing_at(store, "svc", "s0") == []
+    assert await _pointing_at(store, "team", "t2") == [("owner", "svc", "s3")]
+    await _assert_index_holds_the_merged_rows(store)
+
+
+async def test_a_write_that_crosses_the_mark_merges_everything_written_before(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relation_targets, "MERGE_ROWS", 4)
+    await _write(store, "team", {"identifier": "t1"})
+    await _write(
+        store, "svc", *({"identifier": f"a{n}", "relations": {"owner": "t1"}} for n in range(3))
+    )
+    async with store.database.read() as conn:
+        assert (await conn.execute(select(_t))).all() == []  # 3 rows: below the mark
+    await _write(store, "svc", {"identifier": "b", "relations": {"owner": "t1"}})
+    async with store.database.read() as conn:
+        assert len((await conn.execute(select(_t))).all()) == 4
+    await _assert_index_holds_the_merged_rows(store)
+
+
+async def test_a_store_from_before_the_reverse_index_gets_it(database_url: str) -> None:
+    store = await open_store(database_url, base_url="http://a")
+    try:
+        await store.blueprints.create(
+            {"identifier": "team", "title": "Team", "schema": {"properties": {}}}, actor=None
+        )
+        await store.blueprints.create(
+            {
+                "identifier": "svc",
+                "title": "Service",
+                "schema": {"properties": {}},
+                "relations": {"owner": {"target": "team"}},
+            },
+            actor=None,
+        )
+        await _write(store, "team", {"identifier": "t1"})
+        await _write(store, "svc", {"identifier": "s1", "relations": {"owner": "t1"}})
+        async with store.database.write() as conn:  # back to the schema before 0005
+            await conn.execute(text("DROP TABLE relation_targets"))
+            await conn.execute(text("DROP TABLE relation_targets_merged"))
+            await conn.execute(text("DROP INDEX ix_entity_relations_written"))
+            await conn.execute(text("ALTER TABLE entity_relations DROP COLUMN written_in"))
+            await conn.execute(
+                text(
+                    "CREATE INDEX ix_entity_relations_target"
+                    " ON entity_relations (target_blueprint, target_identifier)"
+                )
+            )
+            await conn.execute(
+                text("DELETE FROM schema_migrations WHERE name = '0005_relation_targets'")
+            )
+    finally:
+        await store.close()
+    store = await open_store(database_url, base_url="http://a")  # migrates to 0005 again
+    try:
+        assert await _pointing_at(store, "team", "t1") == [("owner", "svc", "s1")]
+        await _write(store, "svc", {"identifier": "s2", "relations": {"owner": "t1"}})
+        assert await _pointing_at(store, "team", "t1") == [
+            ("owner", "svc", "s1"),
+            ("owner", "svc", "s2"),
+        ]
+        await _assert_index_holds_the_merged_rows(store)
+
+        def index_names(sync_conn: object) -> set[str]:
+            return {index["name"] for index in inspect(sync_conn).get_indexes("entity_relations")}
+
+        async with store.database.read() as conn:
+            names = await conn.run_sync(index_names)
+        assert "ix_entity_relations_target" not in names
+    finally:
+        await store.close()
