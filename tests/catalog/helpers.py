@@ -10,10 +10,11 @@ from typing import Any
 
 import httpx
 import orjson
+from sqlalchemy import text
 
 from shoal.catalog.auth import Role
 from shoal.catalog.server import RunningCatalog
-from shoal.catalog.store import open_store
+from shoal.catalog.store import Store, open_store
 from tests.conftest import token_for
 
 OCEAN_BODY: dict[str, Any] = {
@@ -129,3 +130,13 @@ class EventReader:
                 event[field] = orjson.loads(value) if field == "data" else value
         message = "the event stream ended"
         raise AssertionError(message)
+
+
+async def undo_migration(store: Store, name: str, *statements: str) -> None:
+    """Take ``store`` back to the schema before migration ``name``: run ``statements`` (SQL
+    that both engines take) and forget that ``name`` was applied, so that opening the store
+    again applies it to that older schema."""
+    async with store.database.write() as conn:
+        for statement in statements:
+            await conn.execute(text(statement))
+        await conn.execute(text("DELETE FROM schema_migrations WHERE name = :name"), {"name": name})

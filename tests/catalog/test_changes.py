@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from shoal.catalog.store import BulkResult, EntityStore, Store, WriteOptions, open_store
 from shoal.catalog.store.changes import ChangeLog, Changes
+from tests.catalog.helpers import undo_migration
 
 
 def changes(*identifiers: str) -> Changes:
@@ -141,11 +141,7 @@ async def test_a_store_from_before_store_versions_gets_them(database_url: str) -
         await store.blueprints.create(
             {"identifier": "item", "title": "Item", "schema": {"properties": {}}}, actor=None
         )
-        async with store.database.write() as conn:  # back to the schema before 0004
-            await conn.execute(text("DROP TABLE store_version"))
-            await conn.execute(
-                text("DELETE FROM schema_migrations WHERE name = '0004_store_version'")
-            )
+        await undo_migration(store, "0004_store_version", "DROP TABLE store_version")
     finally:
         await store.close()
     store = await open_store(database_url, base_url="http://a")  # migrates to 0004 again

@@ -6,16 +6,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, select
 
 from shoal.catalog.store import Store, WriteOptions, open_store, relation_targets, schema
+from tests.catalog.helpers import undo_migration
 
 _r, _t = schema.entity_relations, schema.relation_targets
 
 
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    opened = await open_store(database_url, base_url="http://a")
+async def _create_blueprints(store: Store) -> None:
     for blueprint in (
         {"identifier": "team", "title": "Team", "schema": {"properties": {}}},
         {
@@ -25,7 +24,13 @@ async def store(database_url: str) -> AsyncIterator[Store]:
             "relations": {"owner": {"target": "team"}, "deps": {"target": "svc", "many": True}},
         },
     ):
-        await opened.blueprints.create(blueprint, actor=None)
+        await store.blueprints.create(blueprint, actor=None)
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = await open_store(database_url, base_url="http://a")
+    await _create_blueprints(opened)
     try:
         yield opened
     finally:
@@ -120,34 +125,19 @@ async def test_a_write_that_crosses_the_mark_merges_everything_written_before(
 async def test_a_store_from_before_the_reverse_index_gets_it(database_url: str) -> None:
     store = await open_store(database_url, base_url="http://a")
     try:
-        await store.blueprints.create(
-            {"identifier": "team", "title": "Team", "schema": {"properties": {}}}, actor=None
-        )
-        await store.blueprints.create(
-            {
-                "identifier": "svc",
-                "title": "Service",
-                "schema": {"properties": {}},
-                "relations": {"owner": {"target": "team"}},
-            },
-            actor=None,
-        )
+        await _create_blueprints(store)
         await _write(store, "team", {"identifier": "t1"})
         await _write(store, "svc", {"identifier": "s1", "relations": {"owner": "t1"}})
-        async with store.database.write() as conn:  # back to the schema before 0005
-            await conn.execute(text("DROP TABLE relation_targets"))
-            await conn.execute(text("DROP TABLE relation_targets_merged"))
-            await conn.execute(text("DROP INDEX ix_entity_relations_written"))
-            await conn.execute(text("ALTER TABLE entity_relations DROP COLUMN written_in"))
-            await conn.execute(
-                text(
-                    "CREATE INDEX ix_entity_relations_target"
-                    " ON entity_relations (target_blueprint, target_identifier)"
-                )
-            )
-            await conn.execute(
-                text("DELETE FROM schema_migrations WHERE name = '0005_relation_targets'")
-            )
+        await undo_migration(
+            store,
+            "0005_relation_targets",
+            "DROP TABLE relation_targets",
+            "DROP TABLE relation_targets_merged",
+            "DROP INDEX ix_entity_relations_written",
+            "ALTER TABLE entity_relations DROP COLUMN written_in",
+            "CREATE INDEX ix_entity_relations_target"
+            " ON entity_relations (target_blueprint, target_identifier)",
+        )
     finally:
         await store.close()
     store = await open_store(database_url, base_url="http://a")  # migrates to 0005 again

@@ -122,7 +122,7 @@ async def _relation_targets(conn: AsyncConnection) -> None:
 
     await conn.run_sync(reshape)
     r, t = schema.entity_relations, schema.relation_targets
-    key = ("target_blueprint", "target_identifier", "blueprint", "identifier", "relation")
+    key = [column.name for column in t.columns]
     await conn.execute(insert(t).from_select(key, select(*(r.c[name] for name in key))))
     version = (await conn.execute(select(schema.store_version.c.version))).scalar_one()
     await conn.execute(insert(schema.relation_targets_merged).values(id=1, version=version))
@@ -162,6 +162,7 @@ class Database:
         self._writing: int | None = None
         """The store version of the write transaction in progress."""
         self._changes = ChangeLog()
+        self._statements: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     @property
     def is_sqlite(self) -> bool:
@@ -176,6 +177,20 @@ class Database:
         if self.is_sqlite:
             return sqlite.insert(table)
         return postgresql.insert(table)
+
+    def prepared(self, name: str, build: Callable[[], Any]) -> tuple[str, tuple[str, ...]]:
+        """A hot statement, built by ``build`` and compiled once for this engine under
+        ``name``: its SQL text and the order of its parameters.
+
+        Executed with ``exec_driver_sql`` and positional rows, it skips SQLAlchemy's per-row
+        parameter processing (JSON columns are then serialised by the caller, as JSONText does).
+        """
+        prepared = self._statements.get(name)
+        if prepared is None:
+            compiled = build().compile(dialect=self.engine.dialect)
+            positions = tuple(compiled.positiontup or ())
+            prepared = self._statements[name] = (compiled.string, positions)
+        return prepared
 
     async def insert_rows(
         self, conn: AsyncConnection, sql: str, rows: Sequence[Sequence[Any]]

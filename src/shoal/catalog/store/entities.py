@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -211,7 +211,6 @@ class EntityStore:
     def __init__(self, database: Database, blueprints: BlueprintStore) -> None:
         self._db = database
         self._blueprints = blueprints
-        self._statements: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._last_now = 0
         self._relations = Relations(database)
 
@@ -274,7 +273,7 @@ class EntityStore:
                     _e.c.identifier.in_([bindparam(f"i{n}") for n in range(count)]),
                 )
 
-            sql, order = self._prepared(f"select {names} in {count}", build)
+            sql, order = self._db.prepared(f"select {names} in {count}", build)
             assert order == ("b", *(f"i{n}" for n in range(count)))
             found.extend(
                 await self._db.select_rows(
@@ -691,7 +690,7 @@ class EntityStore:
     async def _write(self, conn: AsyncConnection, plan: _Plan) -> None:
         """Store the rows :func:`_rows` prepared for ``plan``."""
         if plan.entity_rows:
-            sql, order = self._prepared("upsert", self._upsert_statement)
+            sql, order = self._db.prepared("upsert", self._upsert_statement)
             assert order == _ENTITY_COLUMNS
             await self._db.insert_rows(conn, sql, plan.entity_rows)
         bp = plan.blueprint["identifier"]
@@ -718,18 +717,6 @@ class EntityStore:
                 )
             },
         )
-
-    def _prepared(self, name: str, build: Callable[[], Any]) -> tuple[str, tuple[str, ...]]:
-        """A hot write statement compiled once for this engine: SQL text and parameter order.
-
-        Executed with ``exec_driver_sql`` and positional rows, it skips SQLAlchemy's per-row
-        parameter processing (JSON columns are then serialised by the caller, as JSONText does).
-        """
-        prepared = self._statements.get(name)
-        if prepared is None:
-            compiled = build().compile(dialect=self._db.engine.dialect)
-            prepared = self._statements[name] = (compiled.string, tuple(compiled.positiontup))
-        return prepared
 
     async def _resolve_identifier(
         self, conn: AsyncConnection, bp: str, identifier: str | Query

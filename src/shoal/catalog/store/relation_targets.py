@@ -46,7 +46,10 @@ RelationRow = tuple[str, str, str, str, str]
 _r = schema.entity_relations
 _t = schema.relation_targets
 _merged = schema.relation_targets_merged
-_KEY = ("target_blueprint", "target_identifier", "blueprint", "identifier", "relation")
+_ROW = ("blueprint", "identifier", "relation", "target_blueprint", "target_identifier")
+"""The columns of a :data:`RelationRow`, in its order."""
+_KEY = tuple(column.name for column in _t.columns)
+"""The same columns in ``relation_targets``' order: target first."""
 
 
 class Relations:
@@ -56,7 +59,6 @@ class Relations:
         self._db = database
         self._written = 0
         """Relation rows this process wrote since it last merged."""
-        self._insert_sql: str | None = None
 
     async def add(self, conn: AsyncConnection, rows: Sequence[RelationRow]) -> None:
         """Insert ``rows`` (existing ones are left as they are), in the write transaction
@@ -64,16 +66,12 @@ class Relations:
         merge."""
         if not rows:
             return
-        if self._insert_sql is None:
-            compiled = (
-                self._db.insert(_r)
-                .on_conflict_do_nothing()
-                .compile(dialect=self._db.engine.dialect)
-            )
-            assert tuple(compiled.positiontup or ()) == tuple(c.name for c in _r.columns)
-            self._insert_sql = compiled.string
+        sql, order = self._db.prepared(
+            "relations", lambda: self._db.insert(_r).on_conflict_do_nothing()
+        )
+        assert order == (*_ROW, "written_in")
         version = self._db.writing
-        await self._db.insert_rows(conn, self._insert_sql, [(*row, version) for row in rows])
+        await self._db.insert_rows(conn, sql, [(*row, version) for row in rows])
         self._written += len(rows)
         if self._written >= MERGE_ROWS:
             await self.merge(conn)
@@ -105,7 +103,7 @@ class Relations:
 
     async def remove_row(self, conn: AsyncConnection, row: RelationRow) -> None:
         """Delete one relation row."""
-        values = dict(zip(("blueprint", "identifier", "relation", *_KEY[:2]), row, strict=True))
+        values = dict(zip(_ROW, row, strict=True))
         await conn.execute(delete(_t).where(*(_t.c[k] == v for k, v in values.items())))
         await conn.execute(delete(_r).where(*(_r.c[k] == v for k, v in values.items())))
 
@@ -123,9 +121,8 @@ class Relations:
         Two queries, not one ``UNION``: ordering the union, SQLite would rather walk the whole
         of ``entity_relations`` in key order than the few rows after the merged version.
         """
-        columns = ("blueprint", "identifier", "relation", *_KEY[:2])
         copies = (
-            select(*(_t.c[name] for name in columns))
+            select(*(_t.c[name] for name in _ROW))
             .where(
                 _t.c.target_blueprint == target_blueprint,
                 _t.c.target_identifier.in_(target_identifiers),
@@ -134,7 +131,7 @@ class Relations:
             .limit(limit)
         )
         merged = select(_merged.c.version).scalar_subquery()
-        recent = select(*(_r.c[name] for name in columns)).where(
+        recent = select(*(_r.c[name] for name in _ROW)).where(
             _r.c.written_in > merged,
             _r.c.target_blueprint == target_blueprint,
             _r.c.target_identifier.in_(target_identifiers),
