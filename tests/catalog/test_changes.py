@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shoal.catalog.auth import Role
 from shoal.catalog.store import BulkResult, EntityStore, Store, WriteOptions, open_store
 from shoal.catalog.store.changes import ChangeLog, Changes
 from tests.catalog.helpers import undo_migration
@@ -106,7 +107,9 @@ async def test_a_write_of_another_process_between_plan_and_write_is_seen(
     assert (await first.entities.get("item", "x")).properties == {"a": 1, "b": 2, "c": 3}
 
 
-@pytest.mark.parametrize(("between", "checked"), [("y", False), ("x", True)])
+@pytest.mark.parametrize(
+    ("between", "checked"), [("y", False), ("x", True), ("a credential", False)]
+)
 async def test_a_plan_is_read_again_only_if_a_write_since_touched_its_rows(
     stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch, between: str, checked: bool
 ) -> None:
@@ -121,13 +124,15 @@ async def test_a_plan_is_read_again_only_if_a_write_since_touched_its_rows(
         return await holds(self, *args)
 
     monkeypatch.setattr(EntityStore, "_holds", counted_holds)
+
+    async def write() -> object:
+        if between == "a credential":  # a control write: no entity, no blueprint
+            return await first.credentials.create(Role.ADMIN)
+        body = {"identifier": between, "properties": {"b": 2}}
+        return await first.entities.upsert("item", [body], MERGE)
+
     await upsert_with_a_write_between(
-        monkeypatch,
-        first,
-        {"identifier": "x", "properties": {"c": 3}},
-        lambda: first.entities.upsert(
-            "item", [{"identifier": between, "properties": {"b": 2}}], MERGE
-        ),
+        monkeypatch, first, {"identifier": "x", "properties": {"c": 3}}, write
     )
     # (nothing was written while the write in between queued: it was not read again either)
     assert rechecks == (1 if checked else 0)

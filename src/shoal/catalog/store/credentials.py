@@ -16,7 +16,6 @@ from shoal.catalog.auth import (
     verify_secret,
 )
 from shoal.catalog.store import schema
-from shoal.catalog.store.changes import Changes
 from shoal.catalog.store.database import Database
 from shoal.clock import now_us
 from shoal.errors import InvalidInputError, UnauthorizedError
@@ -39,7 +38,7 @@ class CredentialStore:
             raise InvalidInputError(message)
         client_id, secret = generate_client_id(), generate_secret()
         secret_hash = await asyncio.to_thread(hash_secret, secret)
-        async with self._db.write(Changes()) as conn:
+        async with self._db.control_write() as conn:
             await conn.execute(
                 _c.insert().values(
                     client_id=client_id,
@@ -72,7 +71,7 @@ class CredentialStore:
     async def signing_key(self) -> str:
         """The HS256 key for access tokens, created once and shared by every replica."""
         table = schema.server_settings
-        async with self._db.write(Changes()) as conn:
+        async with self._db.control_write() as conn:
             row = (
                 await conn.execute(select(table.c.value).where(table.c.key == "jwt_key"))
             ).first()

@@ -259,6 +259,12 @@ class Database:
             finally:
                 self._writing = None
 
+    def control_write(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        """A :meth:`write` of control data (integrations and their runs, leases, credentials):
+        it changes no entity and no blueprint, so planned entity writes need not read again
+        after it."""
+        return self.write(Changes())
+
     async def _next_version(self, conn: AsyncConnection) -> int:
         version = schema.store_version.c.version
         bumped = update(schema.store_version).values(version=version + 1).returning(version)

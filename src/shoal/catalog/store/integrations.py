@@ -35,7 +35,6 @@ from shoal.catalog.ocean_runs import (
     start_run,
 )
 from shoal.catalog.store import schema
-from shoal.catalog.store.changes import Changes
 from shoal.catalog.store.database import Database
 from shoal.clock import from_iso, now_us
 from shoal.errors import ConflictError, NotFoundError
@@ -88,7 +87,7 @@ class IntegrationStore:
     async def create(self, body: Any, *, actor: str | None) -> tuple[JSONObject, ResyncRequest]:
         now = now_us()
         record = new_integration(body, now=now, base_url=self.base_url)
-        async with self._db.write(Changes()) as conn:
+        async with self._db.control_write() as conn:
             exists = (
                 await conn.execute(
                     select(_i.c.identifier).where(_i.c.identifier == record["identifier"])
@@ -111,7 +110,7 @@ class IntegrationStore:
     ) -> tuple[JSONObject, ResyncRequest]:
         """PATCH semantics of Port: merge, bump ``updatedAt``, and record a resync request."""
         now = now_us()
-        async with self._db.write(Changes()) as conn:
+        async with self._db.control_write() as conn:
             record, _ = patch_integration(await self._get(conn, identifier), body, now=now)
             await self._save(conn, record, now)
             request = await self._add_request(conn, identifier, source, actor, now)
@@ -121,7 +120,7 @@ class IntegrationStore:
         self, identifier: str, config: JSONObject, *, actor: str | None, trigger: bool
     ) -> tuple[JSONObject, ResyncRequest | None]:
         now = now_us()
-        async with self._db.write(Changes()) as conn:
+        async with self._db.control_write() as conn:
             record, _ = patch_integration(
                 await self._get(conn, identifier), {"config": config}, now=now
             )
@@ -140,7 +139,7 @@ class IntegrationStore:
     ) -> tuple[JSONObject, builtins.list[JSONObject]]:
         """``PATCH /resync-state``: the new record, and the Ocean runs it started or ended."""
         now = now_us()
-        async with self._db.write(Changes()) as conn:
+        async with self._db.control_write() as conn:
             before = await self._get(conn, identifier)
             record = apply_resync_state(before, body, now=now)
             await self._save(conn, record, now)
@@ -152,7 +151,7 @@ class IntegrationStore:
     ) -> ResyncRequest:
         """Record a trigger without changing the record (UI button, CLI, schedule)."""
         now = now_us()
-        async with self._db.write(Changes()) as conn:
+        async with self._db.control_write() as conn:
             await self._get(conn, identifier)
             return await self._add_request(conn, identifier, source, actor, now)
 
@@ -209,7 +208,7 @@ class IntegrationStore:
             return [_request(row) for row in rows]
 
     async def delete(self, identifier: str) -> None:
-        async with self._db.write(Changes()) as conn:
+        async with self._db.control_write() as conn:
             await self._get(conn, identifier)
             for table in (_q, _runs, schema.ingest_events, schema.kind_examples):
                 await conn.execute(delete(table).where(table.c.integration == identifier))
@@ -252,7 +251,7 @@ class IntegrationStore:
         """Store what the integration says about one run (it sends the whole record each time)."""
         run = normalize_run(run_id, body)
         now = now_us()
-        async with self._db.write(Changes()) as conn:
+        async with self._db.control_write() as conn:
             await self._get(conn, identifier)
             current = (await conn.execute(select(_runs).where(_runs.c.id == run_id))).first()
             if current is not None and current.integration != identifier:
@@ -305,7 +304,7 @@ class IntegrationStore:
             )
 
     async def heartbeat_run(self, identifier: str, run_id: str) -> None:
-        async with self._db.write(Changes()) as conn:
+        async with self._db.control_write() as conn:
             updated = await conn.execute(
                 _runs.update()
                 .where(_runs.c.id == run_id, _runs.c.integration == identifier)
@@ -319,7 +318,7 @@ class IntegrationStore:
         """Mark running runs whose heartbeat stopped as failed (and the integration's state)."""
         now = now_us()
         failed: builtins.list[JSONObject] = []
-        async with self._db.write(Changes()) as conn:
+        async with self._db.control_write() as conn:
             rows = (
                 await conn.execute(
                     select(_runs).where(
@@ -359,7 +358,7 @@ class IntegrationStore:
         """Store Ocean's metrics event; returns the Ocean run it updated, if any."""
         now = now_us()
         table = schema.ingest_events
-        async with self._db.write(Changes()) as conn:
+        async with self._db.control_write() as conn:
             insert = self._db.insert(table)
             await conn.execute(
                 insert.values(
@@ -407,7 +406,7 @@ class IntegrationStore:
     async def record_examples(self, identifier: str, kind: str, examples: Any) -> None:
         table = schema.kind_examples
         now = now_us()
-        async with self._db.write(Changes()) as conn:
+        async with self._db.control_write() as conn:
             insert = self._db.insert(table)
             await conn.execute(
                 insert.values(
@@ -528,7 +527,7 @@ class IntegrationStore:
 
     async def heartbeat_ocean_run(self, identifier: str, event_id: str) -> bool:
         """Ocean's ``POST {metrics}/heartbeat``: keeps its running resync from going stale."""
-        async with self._db.write(Changes()) as conn:
+        async with self._db.control_write() as conn:
             run = await self._ocean_run_for_event(conn, identifier, event_id)
             if run is None or run["status"] != RunStatus.RUNNING.value:
                 return False

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 
 from shoal.catalog.store import schema
-from shoal.catalog.store.changes import Changes
 from shoal.catalog.store.database import Database
 from shoal.clock import now_us
 
@@ -41,7 +40,7 @@ class LeaseStore:
         """
         now = now_us()
         expires = now + ttl_us
-        async with self._db.write(Changes()) as conn:
+        async with self._db.control_write() as conn:
             insert = self._db.insert(_l).values(
                 integration=integration, holder=holder, expires_at=expires
             )
@@ -60,7 +59,7 @@ class LeaseStore:
         return Lease(integration, current.holder, current.expires_at, granted=granted)
 
     async def release(self, integration: str, holder: str) -> bool:
-        async with self._db.write(Changes()) as conn:
+        async with self._db.control_write() as conn:
             result = await conn.execute(
                 delete(_l).where(_l.c.integration == integration, _l.c.holder == holder)
             )
