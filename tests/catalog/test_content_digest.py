@@ -98,6 +98,17 @@ async def test_the_same_bodies_again_are_unchanged_and_stamped(admin: httpx.Asyn
     assert entity["datasource"] == AGENT["User-Agent"]
 
 
+async def test_every_confirmed_entity_is_stamped_and_no_other(admin: httpx.AsyncClient) -> None:
+    await _setup(admin)
+    bodies = [_svc(name) for name in ("a", "b", "c", "d", "e")]
+    await _bulk(admin, bodies)
+    before = {body["identifier"]: await _updated_at(admin, body["identifier"]) for body in bodies}
+    await asyncio.sleep(0.01)
+    assert await _confirm(admin, bodies[:3]) == [0, 1, 2]  # three: not a size statements come in
+    after = {body["identifier"]: await _updated_at(admin, body["identifier"]) for body in bodies}
+    assert [after[name] > before[name] for name in "abcde"] == [True] * 3 + [False] * 2
+
+
 async def test_anything_that_could_change_the_outcome_is_not_confirmed(
     admin: httpx.AsyncClient,
 ) -> None:

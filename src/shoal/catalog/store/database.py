@@ -31,6 +31,7 @@ __all__ = [
     "Migration",
     "normalize_database_url",
     "open_database",
+    "statement_size",
 ]
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ class Database:
             most -= most % _ROW_STEP
         for start in range(0, len(rows), most):
             chunk = rows[start : start + most]
-            size = _bucket(len(chunk))
+            size = statement_size(len(chunk))
             padding = itertools.repeat(chunk[-1], size - len(chunk))
             values = tuple(itertools.chain.from_iterable(itertools.chain(chunk, padding)))
             await conn.exec_driver_sql(_values_statement(sql, size), values)
@@ -338,8 +339,9 @@ class Database:
         await self.engine.dispose()
 
 
-def _bucket(rows: int) -> int:
-    """The statement size that holds ``rows`` rows (see ``_ROW_STEP``)."""
+def statement_size(rows: int) -> int:
+    """The statement size that holds ``rows`` rows or values (see ``_ROW_STEP``): hot
+    statements come in few sizes, padded up to them."""
     if rows <= _ROW_STEP:
         return 1 << (rows - 1).bit_length()
     return -(-rows // _ROW_STEP) * _ROW_STEP

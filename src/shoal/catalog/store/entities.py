@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from shoal.catalog.search import Query, Rule, matches, parse_query, prefilter
 from shoal.catalog.store import schema
 from shoal.catalog.store.blueprints import BlueprintStore
 from shoal.catalog.store.changes import Changes, EntityKey
-from shoal.catalog.store.database import IN_LIST_CHUNK, Database
+from shoal.catalog.store.database import IN_LIST_CHUNK, Database, statement_size
 from shoal.catalog.store.relation_targets import RelationRow, Relations
 from shoal.clock import now_us
 from shoal.content_digest import body_digest, may_repeat, row_digester
@@ -679,13 +680,14 @@ class EntityStore:
         actor: str | None,
     ) -> None:
         """Every write sets updatedAt, unchanged ones too (reconciliation's ``before`` relies
-        on it, as in Port)."""
+        on it, as in Port). A hot statement: prepared in a few sizes (a list is padded with its
+        last identifier)."""
         for chunk in _chunks(sorted(identifiers)):
-            await conn.execute(
-                _e.update()
-                .where(_e.c.blueprint == bp, _e.c.identifier.in_(chunk))
-                .values(updated_at=now, updated_by=actor)
-            )
+            size = statement_size(len(chunk))
+            sql, order = self._db.prepared(f"stamp {size}", functools.partial(_stamp, size))
+            values: dict[str, Any] = {"b": bp, "at": now, "by": actor}
+            values.update((f"i{n}", chunk[min(n, len(chunk) - 1)]) for n in range(size))
+            await conn.exec_driver_sql(sql, tuple(values[name] for name in order))
 
     async def _write(self, conn: AsyncConnection, plan: _Plan) -> None:
         """Store the rows :func:`_rows` prepared for ``plan``."""
@@ -1011,6 +1013,18 @@ def _rows(plan: _Plan) -> None:
         for entity in relinked
         for name, target, target_id in plan.targets[id(entity)]
     ]
+
+
+def _stamp(size: int) -> Any:
+    """``UPDATE`` of ``updated_at`` and ``updated_by`` for ``size`` identifiers of a blueprint."""
+    return (
+        _e.update()
+        .where(
+            _e.c.blueprint == bindparam("b"),
+            _e.c.identifier.in_([bindparam(f"i{n}") for n in range(size)]),
+        )
+        .values(updated_at=bindparam("at"), updated_by=bindparam("by"))
+    )
 
 
 def _read_keys(plan: _Plan) -> set[EntityKey]:
