@@ -684,7 +684,9 @@ class EntityStore:
         last identifier)."""
         for chunk in _chunks(sorted(identifiers)):
             size = statement_size(len(chunk))
-            sql, order = self._db.prepared(f"stamp {size}", functools.partial(_stamp, size))
+            sql, order = self._db.prepared(
+                f"stamp {size}", functools.partial(_stamp_statement, size)
+            )
             values: dict[str, Any] = {"b": bp, "at": now, "by": actor}
             values.update((f"i{n}", chunk[min(n, len(chunk) - 1)]) for n in range(size))
             await conn.exec_driver_sql(sql, tuple(values[name] for name in order))
@@ -1015,7 +1017,7 @@ def _rows(plan: _Plan) -> None:
     ]
 
 
-def _stamp(size: int) -> Any:
+def _stamp_statement(size: int) -> Any:
     """``UPDATE`` of ``updated_at`` and ``updated_by`` for ``size`` identifiers of a blueprint."""
     return (
         _e.update()
