@@ -99,14 +99,25 @@ entities = Table(
     Index("ix_entities_blueprint_title", "blueprint", "title"),
 )
 
+_RELATION_KEY = {
+    "blueprint": 100,
+    "identifier": 1000,
+    "relation": 100,
+    "target_blueprint": 100,
+    "target_identifier": 1000,
+}
+"""The key of a relation row (column → length), which both tables below hold."""
+
+
+def _relation_key(*names: str) -> list[Column[str]]:
+    """The key columns of a relation row, in the order ``names``."""
+    return [Column(name, String(_RELATION_KEY[name]), primary_key=True) for name in names]
+
+
 entity_relations = Table(
     "entity_relations",
     metadata,
-    Column("blueprint", String(100), primary_key=True),
-    Column("identifier", String(1000), primary_key=True),
-    Column("relation", String(100), primary_key=True),
-    Column("target_blueprint", String(100), primary_key=True),
-    Column("target_identifier", String(1000), primary_key=True),
+    *_relation_key("blueprint", "identifier", "relation", "target_blueprint", "target_identifier"),
     # The store version of the transaction that wrote the row: rows written after
     # ``relation_targets_merged.version`` are not in ``relation_targets`` yet.
     Column("written_in", BigInteger, nullable=False),
@@ -117,11 +128,7 @@ entity_relations = Table(
 relation_targets = Table(
     "relation_targets",
     metadata,
-    Column("target_blueprint", String(100), primary_key=True),
-    Column("target_identifier", String(1000), primary_key=True),
-    Column("blueprint", String(100), primary_key=True),
-    Column("identifier", String(1000), primary_key=True),
-    Column("relation", String(100), primary_key=True),
+    *_relation_key("target_blueprint", "target_identifier", "blueprint", "identifier", "relation"),
     sqlite_with_rowid=False,
 )
 """``entity_relations`` keyed by target, brought up to date in large steps (see
