@@ -269,10 +269,7 @@ class EntityStore:
             count = len(chunk)
 
             def build(count: int = count) -> Any:
-                return select(*columns).where(
-                    _e.c.blueprint == bindparam("b"),
-                    _e.c.identifier.in_([bindparam(f"i{n}") for n in range(count)]),
-                )
+                return select(*columns).where(*_among(count))
 
             sql, order = self._db.prepared(f"select {names} in {count}", build)
             assert order == ("b", *(f"i{n}" for n in range(count)))
@@ -1017,14 +1014,20 @@ def _rows(plan: _Plan) -> None:
     ]
 
 
+def _among(count: int) -> tuple[Any, Any]:
+    """The conditions of a prepared statement on ``count`` entities of one blueprint: its
+    parameters are ``b`` (the blueprint) and ``i0`` … (the identifiers)."""
+    return (
+        _e.c.blueprint == bindparam("b"),
+        _e.c.identifier.in_([bindparam(f"i{n}") for n in range(count)]),
+    )
+
+
 def _stamp_statement(size: int) -> Any:
     """``UPDATE`` of ``updated_at`` and ``updated_by`` for ``size`` identifiers of a blueprint."""
     return (
         _e.update()
-        .where(
-            _e.c.blueprint == bindparam("b"),
-            _e.c.identifier.in_([bindparam(f"i{n}") for n in range(size)]),
-        )
+        .where(*_among(size))
         .values(updated_at=bindparam("at"), updated_by=bindparam("by"))
     )
 
