@@ -12,7 +12,9 @@ import httpx
 import orjson
 import pytest
 
+from shoal.catalog.api.deps import MAX_JSON_DEPTH, parse_json
 from shoal.catalog.server import RunningCatalog
+from shoal.errors import InvalidInputError
 from tests.catalog.helpers import create_blueprint
 from tests.conftest import admin_credentials
 
@@ -129,3 +131,23 @@ async def test_client_gone_mid_body_is_no_server_error(
     listed = await admin.get("/v1/blueprints/svc/entities")
     assert listed.status_code == 200
     assert listed.json()["entities"] == []
+
+
+def _nested(depth: int) -> bytes:
+    """JSON whose deepest path crosses ``depth`` containers, arrays and objects in turn, each
+    beside a shallow sibling container."""
+    body = b"[]"
+    for level in range(depth - 1):
+        body = b"[{}, " + body + b"]" if level % 2 else b'{"a": [], "b": ' + body + b"}"
+    return body
+
+
+@pytest.mark.parametrize("depth", [1, 2, MAX_JSON_DEPTH - 1, MAX_JSON_DEPTH])
+def test_json_bodies_may_nest_up_to_the_limit(depth: int) -> None:
+    assert parse_json(_nested(depth)) is not None
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, MAX_JSON_DEPTH + 2, 3 * MAX_JSON_DEPTH])
+def test_json_bodies_nested_deeper_are_refused(depth: int) -> None:
+    with pytest.raises(InvalidInputError, match=f"deeper than {MAX_JSON_DEPTH} levels"):
+        parse_json(_nested(depth))

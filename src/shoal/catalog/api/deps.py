@@ -178,11 +178,12 @@ def _check_depth(value: Any) -> None:
         if depth >= MAX_JSON_DEPTH:
             message = f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels"
             raise InvalidInputError(message)
-        below: list[Any] = []
-        for item in level:
-            children = item.values() if type(item) is dict else item
-            below.extend(child for child in children if type(child) in _CONTAINERS)
-        level = below
+        level = [
+            child
+            for item in level
+            for child in (item.values() if type(item) is dict else item)
+            if type(child) in _CONTAINERS
+        ]
         depth += 1
 
 
