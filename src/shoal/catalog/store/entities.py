@@ -272,7 +272,7 @@ class EntityStore:
                 return select(*columns).where(*_among(count))
 
             sql, order = self._db.prepared(f"select {names} in {count}", build)
-            assert order == ("b", *(f"i{n}" for n in range(count)))
+            assert order == ("b", *_identifier_names(count))
             found.extend(
                 await self._db.select_rows(
                     conn, sql, (bp, *chunk), [column.name for column in columns]
@@ -684,9 +684,9 @@ class EntityStore:
             sql, order = self._db.prepared(
                 f"stamp {size}", functools.partial(_stamp_statement, size)
             )
-            values: dict[str, Any] = {"b": bp, "at": now, "by": actor}
-            values.update((f"i{n}", chunk[min(n, len(chunk) - 1)]) for n in range(size))
-            await conn.exec_driver_sql(sql, tuple(values[name] for name in order))
+            assert order == ("at", "by", "b", *_identifier_names(size))
+            padding = (chunk[-1],) * (size - len(chunk))
+            await conn.exec_driver_sql(sql, (now, actor, bp, *chunk, *padding))
 
     async def _write(self, conn: AsyncConnection, plan: _Plan) -> None:
         """Store the rows :func:`_rows` prepared for ``plan``."""
@@ -1016,11 +1016,20 @@ def _rows(plan: _Plan) -> None:
 
 def _among(count: int) -> tuple[Any, Any]:
     """The conditions of a prepared statement on ``count`` entities of one blueprint: its
-    parameters are ``b`` (the blueprint) and ``i0`` … (the identifiers)."""
+    parameters are ``b`` (the blueprint) and :func:`_identifier_names` (the identifiers)."""
     return (
         _e.c.blueprint == bindparam("b"),
-        _e.c.identifier.in_([bindparam(f"i{n}") for n in range(count)]),
+        _e.c.identifier.in_([bindparam(name) for name in _identifier_names(count)]),
     )
+
+
+_IDENTIFIER_NAMES = tuple(f"i{n}" for n in range(statement_size(IN_LIST_CHUNK)))
+
+
+def _identifier_names(count: int) -> tuple[str, ...]:
+    """The parameter names of :func:`_among`'s ``count`` identifiers (at most a chunk's,
+    padded: see :meth:`EntityStore._stamp`): ``i0`` …"""
+    return _IDENTIFIER_NAMES[:count]
 
 
 def _stamp_statement(size: int) -> Any:
