@@ -138,8 +138,8 @@ class CompiledResource:
         )
         shape, leaves = _flatten(resource.port.entity.mappings.leaf_tree())
         self._leaves = [self._compile_leaf(name, text) for name, text in leaves]
-        self._evaluators = [leaf.evaluate for leaf in self._leaves]
         self._build = _make_builder(shape)
+        self._map_item = _make_mapper(shape, [leaf.evaluate for leaf in self._leaves])
         self._fused = _FusedProgram.build(self._fused_leaves, gated=self._selector_fused)
 
     def _compile_leaf(self, name: str, expression: str | None, *, fusable: bool = True) -> _Leaf:
@@ -181,16 +181,15 @@ class CompiledResource:
         batch = MappedBatch()
         units = self._expander.expand(items, batch) if self._expander else _units(items)
         passing, rows = self._select(units, batch)
-        evaluators, build = self._evaluators, self._build
+        map_item = self._map_item
         for (index, element, item), row in zip(passing, rows, strict=True):
             try:
-                values = [evaluate(item, row) for evaluate in evaluators]
+                entity = map_item(item, row)
             except _jq.JqError:  # evaluation has no side effects: redo it leaf by leaf
-                found = self._values_one_by_one(index, element, item, row, batch)
-                if found is None:
+                values = self._values_one_by_one(index, element, item, row, batch)
+                if values is None:
                     continue
-                values = found
-            entity = build(values)
+                entity = self._build(values)
             if entity["identifier"] and entity["blueprint"]:
                 batch.entities.append(entity)
             else:
@@ -349,7 +348,7 @@ def _make_builder(shape: Any) -> Callable[[list[Any]], Any]:
     as ``repr`` literals. Shapes it cannot spell (deeper than the parser nests) are built by
     recursion.
     """
-    source = _display(shape, _MAX_DISPLAY_DEPTH)
+    source = _display(shape, _MAX_DISPLAY_DEPTH, "v[{}]")
     if source is None:
         return _nested_builder(shape)
     code = compile(f"lambda v: {source}", "<entity builder>", "eval")
@@ -357,18 +356,33 @@ def _make_builder(shape: Any) -> Callable[[list[Any]], Any]:
     return builder
 
 
+def _make_mapper(shape: Any, evaluators: list[_Evaluate]) -> _Evaluate:
+    """A function mapping one item (and its fused-program row) to the entity: the builder's
+    display expression with each leaf's evaluation in place of its value
+    (``{"identifier": e0(item, row), ...}``), evaluated left to right, in leaf order, like the
+    list of values it spares."""
+    source = _display(shape, _MAX_DISPLAY_DEPTH, "e{}(item, row)")
+    if source is None:
+        build = _nested_builder(shape)
+        return lambda item, row: build([evaluate(item, row) for evaluate in evaluators])
+    code = compile(f"lambda item, row: {source}", "<entity mapper>", "eval")
+    names: dict[str, Any] = {f"e{n}": evaluate for n, evaluate in enumerate(evaluators)}
+    mapper: _Evaluate = eval(code, {"__builtins__": {}, **names})
+    return mapper
+
+
 _MAX_DISPLAY_DEPTH = 50  # well below the parser's nesting limit
 
 
-def _display(shape: Any, depth: int) -> str | None:
-    """``shape`` as a Python expression over the leaf values ``v``; None if it is too deep or
-    has a key that is not a string."""
+def _display(shape: Any, depth: int, leaf: str) -> str | None:
+    """``shape`` as a Python expression, leaf ``n`` spelt ``leaf.format(n)``; None if it is
+    too deep or has a key that is not a string."""
     if isinstance(shape, int):
-        return f"v[{shape}]"
+        return leaf.format(shape)
     if depth == 0:
         return None
     values = shape.values() if isinstance(shape, dict) else shape
-    parts = [_display(value, depth - 1) for value in values]
+    parts = [_display(value, depth - 1, leaf) for value in values]
     if any(part is None for part in parts):
         return None
     if isinstance(shape, list):
