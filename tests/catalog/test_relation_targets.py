@@ -122,6 +122,33 @@ async def test_a_write_that_crosses_the_mark_merges_everything_written_before(
     await _assert_index_holds_the_merged_rows(store)
 
 
+
+async def test_deletes_read_the_rows_not_merged_until_merging_pays(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relation_targets, "MERGE_ROWS", 1_000_000)
+    monkeypatch.setattr(relation_targets, "MERGE_AFTER_LOOKUPS", 3)
+    await _write(store, "team", *({"identifier": f"t{n}"} for n in range(4)))
+    await _write(
+        store, "svc", *({"identifier": f"s{n}", "relations": {"owner": f"t{n}"}} for n in range(4))
+    )
+
+    async def copies() -> set[tuple[str, ...]]:
+        async with store.database.read() as conn:
+            return {tuple(row) for row in await conn.execute(select(_t.c.identifier))}
+
+    for n in range(2):  # found among the rows not merged yet, which stay so
+        await store.entities.delete_many("team", [f"t{n}"], delete_dependents=False)
+        assert (await store.entities.get("svc", f"s{n}")).relations["owner"] is None
+        assert await copies() == set()
+    # the third delete merges first: its dependent goes, the one row left is merged
+    await store.entities.delete_many("team", ["t2"], delete_dependents=True)
+    async with store.database.read() as conn:
+        left = set((await conn.execute(select(schema.entities.c.identifier))).scalars())
+    assert left == {"t3", "s0", "s1", "s3"}
+    assert await copies() == {("s3",)}
+    await _assert_index_holds_the_merged_rows(store)
+
 async def test_a_store_from_before_the_reverse_index_gets_it(database_url: str) -> None:
     store = await open_store(database_url, base_url="http://a")
     try:

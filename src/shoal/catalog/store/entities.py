@@ -796,7 +796,7 @@ class EntityStore:
             }
             doomed: set[tuple[str, str]] = {(blueprint_id, i) for i in present}
             frontier = set(doomed)
-            await self._relations.merge(conn)  # what points at them, from the index alone
+            await self._relations.before_lookups(conn)
             while delete_dependents and frontier:
                 dependents = await self._dependents(conn, frontier)
                 frontier = dependents - doomed
