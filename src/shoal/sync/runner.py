@@ -301,8 +301,9 @@ class IntegrationRunner:
         expires = loop.time() + ttl
         while True:
             await asyncio.sleep(ttl / 3)
+            sent = loop.time()  # the catalog counts the renewed lifetime from no earlier than this
             try:
-                async with asyncio.timeout(max(0.0, expires - loop.time())):
+                async with asyncio.timeout(max(0.0, expires - sent)):
                     lease = await self.client.acquire_lease(self.identifier, self.holder, ttl)
             except (CatalogError, CatalogUnavailableError) as exc:
                 if loop.time() < expires:
@@ -321,7 +322,7 @@ class IntegrationRunner:
                 self._lease_lost = True
                 message = f"another process took over {self.identifier}"
                 raise LeaseLostError(message)
-            expires = loop.time() + ttl
+            expires = sent + ttl
 
     def _start_listener(self, group: asyncio.TaskGroup) -> None:
         listener = self.settings.listener
