@@ -82,11 +82,10 @@ async def test_the_candidates_are_listed_in_key_order_either_way(
     ]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_sqlite_reads_few_candidates_from_the_updated_at_index(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not store.database.is_sqlite:
-        pytest.skip("SQLite's choice of index")
     cut = await _org_with_a_resync_cut(store)
     listings: list[tuple[str, Any]] = []
 
