@@ -41,3 +41,23 @@ def test_a_catalog_without_the_route_is_never_asked_again() -> None:
     probe = DigestProbe()
     probe.supported = False
     assert asks(probe, 3) == [False, False, False]
+
+
+def test_while_backing_off_one_question_at_a_time_probes() -> None:
+    probe = DigestProbe()
+    assert asks(probe, 2) == [True, True]  # nothing known yet: loads in flight ask side by side
+    probe.answered(unchanged=0, asked=1000)
+    probe.answered(unchanged=0, asked=1000)
+    assert asks(probe, 2) == [False, False]  # backing off (skip 2)
+    assert asks(probe, 3) == [True, False, False]  # the first asks; the others do not wait for it
+    probe.answered(unchanged=1000, asked=1000)  # the probe finds nearly everything unchanged
+    assert asks(probe, 2) == [True, True]
+
+
+def test_a_withdrawn_question_lets_the_next_load_probe() -> None:
+    probe = DigestProbe()
+    probe.answered(unchanged=0, asked=1000)
+    assert asks(probe, 2) == [False, True]
+    assert not probe.ask()  # the probe is in flight
+    probe.withdrawn()  # ... and got no answer
+    assert probe.ask()

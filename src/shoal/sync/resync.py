@@ -106,7 +106,8 @@ class DigestProbe:
     left: measured end to end (bench/RESULTS.md), asking first was 1.09x as fast when every
     entity was unchanged but 0.88x when ~15% had changed. A load below :attr:`WORTH` makes the
     next ones skip the question, for 1, 2, 4 ... up to 16 loads, then ask again; a catalog that
-    does not know the question is never asked again.
+    does not know the question is never asked again. While backing off, one question at a time
+    probes: the loads that start while it is unanswered do not ask too.
     """
 
     WORTH = 0.95  # ask while at least this share of the entities asked about is unchanged
@@ -116,16 +117,26 @@ class DigestProbe:
         self.supported = True
         self._skip = 0
         self._pause = 0
+        self._unanswered = 0
 
     def ask(self) -> bool:
+        """Whether this load asks; if it does, it reports :meth:`answered` or :meth:`withdrawn`."""
         if not self.supported:
             return False
         if self._pause > 0:
             self._pause -= 1
             return False
+        if self._skip and self._unanswered:
+            return False  # the question in flight is the probe
+        self._unanswered += 1
         return True
 
+    def withdrawn(self) -> None:
+        """A question that got no answer (the catalog failed, or the run stopped)."""
+        self._unanswered = max(0, self._unanswered - 1)
+
     def answered(self, unchanged: int, asked: int) -> None:
+        self.withdrawn()
         if asked and unchanged >= self.WORTH * asked:
             self._skip = 0
         else:
@@ -434,16 +445,21 @@ class Resync:
     ) -> frozenset[int] | None:
         """Ask the catalog which of ``group``'s entities are unchanged (it stamps those as
         written); None if it does not know the question."""
-        confirmed = await self._client.confirm_unchanged(
-            blueprint,
-            group.entities,
-            merge=self._config.enable_merge_entity,
-            create_missing_related_entities=self._config.create_missing_related_entities,
-            run_id=self.record.id,
-            digests=group.digests,
-        )
+        try:
+            confirmed = await self._client.confirm_unchanged(
+                blueprint,
+                group.entities,
+                merge=self._config.enable_merge_entity,
+                create_missing_related_entities=self._config.create_missing_related_entities,
+                run_id=self.record.id,
+                digests=group.digests,
+            )
+        except BaseException:
+            probe.withdrawn()
+            raise
         if confirmed is None:
             probe.supported = False
+            probe.withdrawn()
         else:
             probe.answered(len(confirmed), len(group.entities))
         return confirmed

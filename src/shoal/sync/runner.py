@@ -173,10 +173,7 @@ class IntegrationRunner:
     async def _run_resync(self, record: RunRecord) -> RunRecord:
         """The supervisor's run function: never raises but CancelledError."""
         try:
-            # the run first: a catalog that sees runs reported never synthesises one (Ocean's)
-            await self.client.report_run(self.identifier, record.to_json())
-            await self.client.patch_resync_state(self.identifier, self._state("running", record))
-            config = await self._mapping_config()
+            config = await self._start(record)
             resync = Resync(
                 record=record,
                 integration=self.integration,
@@ -200,6 +197,20 @@ class IntegrationRunner:
         self._note_interval(record)
         await self._report_final(record)
         return record
+
+    async def _start(self, record: RunRecord) -> MappingConfig:
+        """Report the run as running and read its mapping config, side by side."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                config = group.create_task(self._mapping_config(), name=f"{record.id}-config")
+                # the run first: a catalog that sees runs reported never synthesises one (Ocean's)
+                await self.client.report_run(self.identifier, record.to_json())
+                await self.client.patch_resync_state(
+                    self.identifier, self._state("running", record)
+                )
+        except* (CatalogError, CatalogUnavailableError, ConfigError) as failed:
+            raise failed.exceptions[0] from None
+        return config.result()
 
     def _note_interval(self, record: RunRecord) -> None:
         if self.schedule is None or record.duration is None:
