@@ -122,7 +122,6 @@ async def test_a_write_that_crosses_the_mark_merges_everything_written_before(
     await _assert_index_holds_the_merged_rows(store)
 
 
-
 async def test_deletes_read_the_rows_not_merged_until_merging_pays(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -148,6 +147,7 @@ async def test_deletes_read_the_rows_not_merged_until_merging_pays(
     assert left == {"t3", "s0", "s1", "s3"}
     assert await copies() == {("s3",)}
     await _assert_index_holds_the_merged_rows(store)
+
 
 async def test_a_store_from_before_the_reverse_index_gets_it(database_url: str) -> None:
     store = await open_store(database_url, base_url="http://a")

@@ -229,3 +229,59 @@ async def test_the_delete_phase_lists_only_entities_this_run_did_not_stamp(
     assert transport.listed == [{"blueprint": "service", "identifier": "svc-29"}]
     assert (second.delete_phase.owned, second.delete_phase.stale) == (31, 1)
     assert await identifiers(catalog, "service") == {f"svc-{i}" for i in range(29)}
+
+
+class RefusingTransport(LoggingTransport):
+    """Refuses the requests whose method and path match, as a catalog refuses bad input; with
+    ``after_writes``, only once entities were written (so the delete phase's, not the setup's)."""
+
+    def __init__(self, method: str, path_end: str, *, after_writes: bool = False) -> None:
+        super().__init__()
+        self._method, self._path_end = method, path_end
+        self._armed = not after_writes
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        self._armed = self._armed or path.endswith(("/entities/bulk", "/entities/unchanged"))
+        if self._armed and request.method == self._method and path.endswith(self._path_end):
+            self.paths.append(path)
+            body = {"ok": False, "error": "invalid_request", "message": "refused on purpose"}
+            return httpx.Response(422, json=body)
+        return await super().handle_async_request(request)
+
+
+@pytest.mark.parametrize(
+    ("method", "path_end"),
+    [("POST", "/datasource-entities"), ("GET", "/v1/blueprints/service")],
+    ids=["listing", "relation-blueprint"],
+)
+async def test_a_refused_delete_phase_request_fails_the_run_and_deletes_nothing(
+    catalog: RunningCatalog, method: str, path_end: str
+) -> None:
+    config = mapping(delete_dependents=False)
+    services = [(f"svc-{i}", "core") for i in range(3)]
+    assert (await run_once(catalog, make_integration(["core"], services, config))).status is (
+        RunStatus.COMPLETED
+    )
+
+    transport = RefusingTransport(method, path_end, after_writes=True)
+    record = await run_once(catalog, make_integration(["core"], services[:1], config), transport)
+    assert record.status is RunStatus.FAILED
+    assert record.delete_phase.status == "failed"
+    assert record.error is not None and record.error.startswith("delete phase failed:")
+    assert "refused on purpose" in record.error
+    assert await identifiers(catalog, "service") == {"svc-0", "svc-1", "svc-2"}
+
+
+async def test_a_run_the_catalog_refuses_to_record_fails_without_writing(
+    catalog: RunningCatalog,
+) -> None:
+    config = mapping(delete_dependents=False)
+    transport = RefusingTransport("PATCH", "/resync-state")
+    record = await run_once(
+        catalog, make_integration(["core"], [("svc", "core")], config), transport
+    )
+    assert record.status is RunStatus.FAILED
+    assert record.error is not None and "refused on purpose" in record.error
+    assert not any(path.endswith("/entities/bulk") for path in transport.paths)
+    assert await identifiers(catalog, "service") == set()

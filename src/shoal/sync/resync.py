@@ -18,6 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
+from shoal.concurrency import both
 from shoal.content_digest import json_digest, may_repeat
 from shoal.errors import (
     CatalogError,
@@ -539,19 +540,10 @@ class Resync:
         # the million that were just seen. (A clock difference between integration and
         # catalog lists some seen ones too, which are skipped here, or leaves an entity
         # stamped by someone else meanwhile for the next run: never one deletion too many.)
-        unseen: list[tuple[str, str]] = []
+        # The blueprints of the relations that protect entities are read meanwhile.
+        unseen, related_blueprints = await both(self._unseen(), self._relation_targets_by_name())
         seen = self._seen
-        async for page in self._client.iter_datasource_entities(
-            self._client.datasource_prefix,
-            self._client.datasource_suffix,
-            before=self.record.started_at,
-        ):
-            for entity in page:
-                key = (entity["blueprint"], entity["identifier"])
-                if key not in seen:
-                    unseen.append(key)
         owned = len(seen) + len(unseen)  # what this run saw is owned by it: it just wrote it
-        related_blueprints = await self._relation_targets_by_name()
         protected = {
             (related_blueprints[relation], identifier)
             for relation, identifiers in self._related.items()
@@ -569,6 +561,21 @@ class Resync:
         deleted = await self._delete(plan.stale)
         phase.deleted = deleted
         phase.status = "done"
+
+    async def _unseen(self) -> list[tuple[str, str]]:
+        """The owned entities this run did not see: (blueprint, identifier) in catalog order."""
+        unseen: list[tuple[str, str]] = []
+        seen = self._seen
+        async for page in self._client.iter_datasource_entities(
+            self._client.datasource_prefix,
+            self._client.datasource_suffix,
+            before=self.record.started_at,
+        ):
+            for entity in page:
+                key = (entity["blueprint"], entity["identifier"])
+                if key not in seen:
+                    unseen.append(key)
+        return unseen
 
     async def _relation_targets_by_name(self) -> dict[tuple[str, str], str]:
         """(blueprint, relation) → target blueprint, over the blueprints this run wrote."""

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from shoal.clock import utcnow
+from shoal.concurrency import both
 from shoal.errors import CatalogError, CatalogUnavailableError, ConfigError, ShoalError
 from shoal.sync.catalog_client import PORT_LIMITS, SHOAL_LIMITS, CatalogClient
 from shoal.sync.integration import Integration
@@ -199,18 +200,14 @@ class IntegrationRunner:
         return record
 
     async def _start(self, record: RunRecord) -> MappingConfig:
-        """Report the run as running and read its mapping config, side by side."""
-        try:
-            async with asyncio.TaskGroup() as group:
-                config = group.create_task(self._mapping_config(), name=f"{record.id}-config")
-                # the run first: a catalog that sees runs reported never synthesises one (Ocean's)
-                await self.client.report_run(self.identifier, record.to_json())
-                await self.client.patch_resync_state(
-                    self.identifier, self._state("running", record)
-                )
-        except* (CatalogError, CatalogUnavailableError, ConfigError) as failed:
-            raise failed.exceptions[0] from None
-        return config.result()
+        """Report the run as running while its mapping config is read."""
+        config, _ = await both(self._mapping_config(), self._announce(record))
+        return config
+
+    async def _announce(self, record: RunRecord) -> None:
+        # the run first: a catalog that sees runs reported never synthesises one (Ocean's)
+        await self.client.report_run(self.identifier, record.to_json())
+        await self.client.patch_resync_state(self.identifier, self._state("running", record))
 
     def _note_interval(self, record: RunRecord) -> None:
         if self.schedule is None or record.duration is None:

@@ -11,14 +11,15 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Self, TypeVar
 from urllib.parse import quote
 
 import httpx
 
+from shoal.concurrency import all_or_first_error
 from shoal.content_digest import body_digest, may_repeat
 from shoal.errors import CatalogUnavailableError, ConfigError, LoadError, ShoalError
 from shoal.sync.catalog_client.batching import EntityBatch, split_batches
@@ -86,25 +87,6 @@ def _index(item: JSONObject, size: int) -> int | None:
     if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < size:
         return index
     return None
-
-
-async def _all_or_first_error(coroutines: Iterable[Coroutine[Any, Any, _T]]) -> list[_T]:
-    """Run concurrently; on the first failure cancel the rest and raise that error itself.
-
-    A TaskGroup guarantees no orphan task keeps writing after we return or raise; we unwrap its
-    ExceptionGroup because callers handle ``LoadError``/``CatalogUnavailableError``, not groups.
-    """
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(coroutine) for coroutine in coroutines]
-    except BaseExceptionGroup as failures:
-        first = failures.exceptions[0]
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        if len(failures.exceptions) > 1:
-            first.add_note(f"({len(failures.exceptions) - 1} concurrent request(s) failed too)")
-        raise first from first.__cause__
-    return [task.result() for task in tasks]
 
 
 async def _in_halves(
@@ -299,7 +281,7 @@ class CatalogClient:
     async def get_blueprints(self, blueprints: Iterable[str]) -> dict[str, JSONObject | None]:
         """:meth:`get_blueprint` of each of ``blueprints``, concurrently."""
         wanted = list(dict.fromkeys(blueprints))
-        bodies = await _all_or_first_error(self.get_blueprint(bp) for bp in wanted)
+        bodies = await all_or_first_error(self.get_blueprint(bp) for bp in wanted)
         return dict(zip(wanted, bodies, strict=True))
 
     async def create_blueprint(self, body: JSONObject) -> JSONObject:
@@ -363,7 +345,7 @@ class CatalogClient:
             max_bytes=self._limits.max_batch_bytes,
             serialised=parts,
         )
-        results = await _all_or_first_error(
+        results = await all_or_first_error(
             self._upsert_bulk(blueprint, batch, params) for batch in batches
         )
         return UpsertResult.combine(results)
@@ -405,7 +387,7 @@ class CatalogClient:
         ]
         size = self._limits.max_batch_entities
         chunks = [asked[start : start + size] for start in range(0, len(asked), size)]
-        answers = await _all_or_first_error(
+        answers = await all_or_first_error(
             self._confirm_chunk(blueprint, chunk, params) for chunk in chunks
         )
         confirmed: set[int] = set()
@@ -469,7 +451,7 @@ class CatalogClient:
             *self._run_params(run_id),
         ]
         if delete_dependents:
-            results = await _all_or_first_error(
+            results = await all_or_first_error(
                 self._delete_chunk(blueprint, chunk, params) for chunk in chunks
             )
         else:
@@ -637,7 +619,7 @@ class CatalogClient:
             logger.info("%s: body too large (413), splitting it in halves", what)
             halves = batch.halves()
             return UpsertResult.combine(
-                await _all_or_first_error(self._upsert_split(blueprint, h, params) for h in halves)
+                await all_or_first_error(self._upsert_split(blueprint, h, params) for h in halves)
             )
         raise self._load_error(blueprint, response)
 
