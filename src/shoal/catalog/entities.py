@@ -136,8 +136,12 @@ class EntityInput:
 
 
 def parse_entity_input(body: Any, blueprint: str) -> EntityInput:
-    """Validate the shape of one entity body (not yet against its blueprint)."""
-    if not isinstance(body, Mapping):
+    """Validate the shape of one entity body (not yet against its blueprint).
+
+    Runs for every entity of every bulk write: parsed JSON comes as ``dict``, ``list`` and
+    ``str``, tested first by exact type (an ``isinstance`` against ``Mapping`` costs several
+    times more)."""
+    if type(body) is not dict and not isinstance(body, Mapping):
         message = "an entity must be a JSON object"
         raise InvalidInputError(message)
     if "blueprint" in body and body["blueprint"] != blueprint:
@@ -145,7 +149,7 @@ def parse_entity_input(body: Any, blueprint: str) -> EntityInput:
         raise InvalidInputError(message)
     raw_identifier = body.get("identifier")
     identifier: str | Query
-    if is_search_query(raw_identifier):
+    if type(raw_identifier) is not str and is_search_query(raw_identifier):
         identifier = parse_query(raw_identifier, where="identifier")
     else:
         identifier = check_identifier(raw_identifier)
@@ -161,13 +165,13 @@ def parse_entity_input(body: Any, blueprint: str) -> EntityInput:
         entity.team = _parse_team(body["team"])
     properties = body.get("properties")
     if properties is not None:
-        if not isinstance(properties, Mapping):
+        if type(properties) is not dict and not isinstance(properties, Mapping):
             message = "entity properties must be an object"
             raise InvalidInputError(message)
         entity.properties = dict(properties)
     relations = body.get("relations")
     if relations is not None:
-        if not isinstance(relations, Mapping):
+        if type(relations) is not dict and not isinstance(relations, Mapping):
             message = "entity relations must be an object"
             raise InvalidInputError(message)
         entity.relations = {name: _parse_relation(name, value) for name, value in relations.items()}
@@ -200,12 +204,12 @@ def _parse_relation(name: str, value: Any) -> Any:
         if _valid_target(value):
             return value
         return check_identifier(value, f"relation {name!r} target")
-    if is_search_query(value):
-        return parse_query(value, where=f"relations.{name}")
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         if all(_valid_target(item) for item in value):
             return list(value)
         return [check_identifier(item, f"relation {name!r} target") for item in value]
+    if is_search_query(value):
+        return parse_query(value, where=f"relations.{name}")
     message = (
         f"relation {name!r} must be an identifier, a list of identifiers, a search query or null"
     )
