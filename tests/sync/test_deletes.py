@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -285,3 +286,50 @@ async def test_a_run_the_catalog_refuses_to_record_fails_without_writing(
     assert record.error is not None and "refused on purpose" in record.error
     assert not any(path.endswith("/entities/bulk") for path in transport.paths)
     assert await identifiers(catalog, "service") == set()
+
+
+class SlowStartTransport(LoggingTransport):
+    """Refuses the run's read of the integration (its mapping config: the second read, after
+    the setup's) and answers the first resync-state report late; notes when each resync-state
+    report was sent and answered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._reads = 0
+        self.states: list[tuple[str, str]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if request.method == "GET" and path.endswith("/integration/toy"):
+            self._reads += 1
+            if self._reads == 2:
+                body = {"ok": False, "error": "invalid_request", "message": "refused on purpose"}
+                return httpx.Response(422, json=body)
+        if not path.endswith("/resync-state"):
+            return await super().handle_async_request(request)
+        status = json.loads(request.content)["status"]
+        self.states.append(("sent", status))
+        response = await super().handle_async_request(request)
+        if len(self.states) == 1:
+            await asyncio.sleep(0.3)
+        self.states.append(("answered", status))
+        return response
+
+
+async def test_a_run_whose_config_cannot_be_read_is_reported_running_then_failed(
+    catalog: RunningCatalog,
+) -> None:
+    config = mapping(delete_dependents=False)
+    transport = SlowStartTransport()
+    record = await run_once(
+        catalog, make_integration(["core"], [("svc", "core")], config), transport
+    )
+    assert record.status is RunStatus.FAILED
+    assert record.error is not None and "refused on purpose" in record.error
+    # the "running" report was answered before the "failed" one left: they cannot cross
+    assert transport.states == [
+        ("sent", "running"),
+        ("answered", "running"),
+        ("sent", "failed"),
+        ("answered", "failed"),
+    ]

@@ -200,8 +200,19 @@ class IntegrationRunner:
         return record
 
     async def _start(self, record: RunRecord) -> MappingConfig:
-        """Report the run as running while its mapping config is read."""
-        config, _ = await both(self._mapping_config(), self._announce(record))
+        """Report the run as running while its mapping config is read. The report completes
+        even when the config cannot be read: the run then fails, and its final report must not
+        race a "running" one still on its way."""
+
+        async def config_or_error() -> MappingConfig | Exception:
+            try:
+                return await self._mapping_config()
+            except Exception as exc:  # noqa: BLE001 - raised below, once the run is announced
+                return exc
+
+        config, _ = await both(config_or_error(), self._announce(record))
+        if isinstance(config, Exception):
+            raise config
         return config
 
     async def _announce(self, record: RunRecord) -> None:
