@@ -19,7 +19,7 @@ from shoal.catalog.server import RunningCatalog, free_port, running_catalog
 from shoal.catalog.settings import CatalogSettings
 from shoal.catalog.store import open_store
 from shoal.integrations.fake import FakeSettings, create_integration
-from shoal.sync.runner import IntegrationRunner
+from shoal.sync.runner import IntegrationRunner, LeaseLostError
 from shoal.sync.settings import RunnerSettings
 from tests.conftest import admin_credentials, token_for
 
@@ -245,6 +245,30 @@ async def test_a_run_longer_than_the_interval_is_reported(catalog: RunningCatalo
                 await asyncio.sleep(0.05)
     record = runner.supervisor.finished[0]
     assert any("longer than the scheduled interval" in w for w in record.warnings)
+
+
+async def test_a_lease_lapses_a_lifetime_after_it_was_asked_for_however_long_setup_took(
+    catalog: RunningCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = IntegrationRunner(
+        create_integration(FakeSettings(persons=1)), settings_for(catalog, lease_ttl=0.6)
+    )
+    try:
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        await runner._acquire_lease()
+
+        async def unanswered(*_: Any) -> None:
+            await asyncio.Event().wait()  # the catalog stops answering
+
+        monkeypatch.setattr(runner.client, "acquire_lease", unanswered)
+        await asyncio.sleep(0.4)  # setting up took most of the lifetime
+        with pytest.raises(LeaseLostError, match="expired before the catalog confirmed it"):
+            await runner._keep_lease()
+        # lost when the granted lifetime ended, not a lifetime after the keeper started
+        assert loop.time() - asked < 0.6 + 0.3  # (a lifetime after the keeper started: 1.0)
+    finally:
+        await runner.aclose()
 
 
 async def test_only_the_lease_holder_runs_and_a_standby_takes_over(catalog: RunningCatalog) -> None:

@@ -92,6 +92,8 @@ class IntegrationRunner:
         self.process_started = utcnow()
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._lease_lost = False
+        self._lease_expires = 0.0
+        """When the lease last granted lapses unless renewed (the event loop's clock)."""
         self.last_resync_start: datetime | None = None
         """The last resync start the catalog recorded when this process set up."""
         """Names this process in the integration's run lease."""
@@ -293,14 +295,18 @@ class IntegrationRunner:
             )
 
     async def _acquire_lease(self) -> None:
-        """Wait until this process holds the integration's run lease."""
+        """Wait until this process holds the integration's run lease (until
+        ``_lease_expires``, on the event loop's clock)."""
         self._lease_lost = False
         announced = False
+        loop = asyncio.get_running_loop()
         while True:
+            sent = loop.time()  # the catalog counts the lifetime from no earlier than this
             try:
                 if await self.client.acquire_lease(
                     self.identifier, self.holder, self.settings.lease_ttl
                 ):
+                    self._lease_expires = sent + self.settings.lease_ttl
                     return
             except (CatalogError, CatalogUnavailableError) as exc:
                 log.warning("could not ask for the lease of %s: %s", self.identifier, exc)
@@ -310,17 +316,20 @@ class IntegrationRunner:
             await asyncio.sleep(self.settings.lease_ttl / 3)
 
     async def _keep_lease(self) -> None:
-        """Renew the lease every third of its lifetime; raise LeaseLostError once it is gone.
+        """Renew the lease a third of its lifetime after it was last granted (at once if setting
+        up took longer); raise LeaseLostError once it is gone.
 
         A renewal that cannot complete before the last confirmed expiry counts as lost: by then a
         standby process may hold the lease, and two processes must never write at once.
         """
         loop = asyncio.get_running_loop()
         ttl = self.settings.lease_ttl
-        expires = loop.time() + ttl
+        expires = self._lease_expires
+        renew_at = expires - 2 * ttl / 3
         while True:
-            await asyncio.sleep(ttl / 3)
+            await asyncio.sleep(max(0.0, renew_at - loop.time()))
             sent = loop.time()  # the catalog counts the renewed lifetime from no earlier than this
+            renew_at = sent + ttl / 3
             try:
                 async with asyncio.timeout(max(0.0, expires - sent)):
                     lease = await self.client.acquire_lease(self.identifier, self.holder, ttl)
