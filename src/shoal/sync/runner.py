@@ -91,12 +91,12 @@ class IntegrationRunner:
         self.schedule: ScheduleClock | None = None
         self.process_started = utcnow()
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        """Names this process in the integration's run lease."""
         self._lease_lost = False
         self._lease_expires = 0.0
         """When the lease last granted lapses unless renewed (the event loop's clock)."""
         self.last_resync_start: datetime | None = None
         """The last resync start the catalog recorded when this process set up."""
-        """Names this process in the integration's run lease."""
 
     # --- setup -----------------------------------------------------------------------------------
 
