@@ -256,7 +256,7 @@ async def test_a_lease_lapses_a_lifetime_after_it_was_asked_for_however_long_set
     try:
         loop = asyncio.get_running_loop()
         asked = loop.time()
-        await runner._acquire_lease()
+        expires = await runner._acquire_lease()
 
         async def unanswered(*_: Any) -> None:
             await asyncio.Event().wait()  # the catalog stops answering
@@ -264,7 +264,7 @@ async def test_a_lease_lapses_a_lifetime_after_it_was_asked_for_however_long_set
         monkeypatch.setattr(runner.client, "acquire_lease", unanswered)
         await asyncio.sleep(0.4)  # setting up took most of the lifetime
         with pytest.raises(LeaseLostError, match="expired before the catalog confirmed it"):
-            await runner._keep_lease()
+            await runner._keep_lease(expires)
         # lost when the granted lifetime ended, not a lifetime after the keeper started
         assert loop.time() - asked < 0.6 + 0.3  # (a lifetime after the keeper started: 1.0)
     finally:

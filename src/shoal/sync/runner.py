@@ -93,8 +93,6 @@ class IntegrationRunner:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         """Names this process in the integration's run lease."""
         self._lease_lost = False
-        self._lease_expires = 0.0
-        """When the lease last granted lapses unless renewed (the event loop's clock)."""
         self.last_resync_start: datetime | None = None
         """The last resync start the catalog recorded when this process set up."""
 
@@ -265,17 +263,17 @@ class IntegrationRunner:
         """Run until cancelled. While another process holds the integration's lease this one
         stands by; once it holds the lease it sets up, resyncs on start, and serves triggers."""
         while True:
-            await self._acquire_lease()
+            expires = await self._acquire_lease()
             try:
-                await self._serve_active()
+                await self._serve_active(expires)
             except* LeaseLostError as lost:
                 log.warning("%s; standing by", lost.exceptions[0])
 
-    async def _serve_active(self) -> None:
+    async def _serve_active(self, lease_expires: float) -> None:
         try:
             await self.setup()
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._keep_lease(), name="lease")
+                group.create_task(self._keep_lease(lease_expires), name="lease")
                 group.create_task(self.supervisor.run(), name="supervisor")
                 self._start_listener(group)
                 if self.schedule is not None:
@@ -294,9 +292,9 @@ class IntegrationRunner:
                 "could not release the lease of %s (it expires by itself): %s", self.identifier, exc
             )
 
-    async def _acquire_lease(self) -> None:
-        """Wait until this process holds the integration's run lease (until
-        ``_lease_expires``, on the event loop's clock)."""
+    async def _acquire_lease(self) -> float:
+        """Wait until this process holds the integration's run lease; returns when it lapses
+        unless renewed (on the event loop's clock)."""
         self._lease_lost = False
         announced = False
         loop = asyncio.get_running_loop()
@@ -306,8 +304,7 @@ class IntegrationRunner:
                 if await self.client.acquire_lease(
                     self.identifier, self.holder, self.settings.lease_ttl
                 ):
-                    self._lease_expires = sent + self.settings.lease_ttl
-                    return
+                    return sent + self.settings.lease_ttl
             except (CatalogError, CatalogUnavailableError) as exc:
                 log.warning("could not ask for the lease of %s: %s", self.identifier, exc)
             if not announced:
@@ -315,16 +312,15 @@ class IntegrationRunner:
                 announced = True
             await asyncio.sleep(self.settings.lease_ttl / 3)
 
-    async def _keep_lease(self) -> None:
-        """Renew the lease a third of its lifetime after it was last granted (at once if setting
-        up took longer); raise LeaseLostError once it is gone.
+    async def _keep_lease(self, expires: float) -> None:
+        """Renew the lease, granted until ``expires``, a third of its lifetime after each grant
+        (at once if setting up took longer); raise LeaseLostError once it is gone.
 
         A renewal that cannot complete before the last confirmed expiry counts as lost: by then a
         standby process may hold the lease, and two processes must never write at once.
         """
         loop = asyncio.get_running_loop()
         ttl = self.settings.lease_ttl
-        expires = self._lease_expires
         renew_at = expires - 2 * ttl / 3
         while True:
             await asyncio.sleep(max(0.0, renew_at - loop.time()))
@@ -384,11 +380,11 @@ class IntegrationRunner:
 
     async def once(self) -> RunRecord:
         """Set up, run exactly one resync (holding the lease), and return its record."""
-        await self._acquire_lease()
+        expires = await self._acquire_lease()
         try:
             await self.setup()
             async with asyncio.TaskGroup() as group:
-                keeper = group.create_task(self._keep_lease(), name="lease")
+                keeper = group.create_task(self._keep_lease(expires), name="lease")
                 supervisor = group.create_task(self.supervisor.run(), name="supervisor")
                 self.supervisor.request(Trigger("cli"))
                 await self.supervisor.started.wait()
