@@ -118,6 +118,16 @@ async def identifiers(catalog: RunningCatalog, blueprint: str) -> set[str]:
     return {entity["identifier"] for entity in response.json()["entities"]}
 
 
+async def relation_of(catalog: RunningCatalog, blueprint: str, identifier: str, name: str) -> Any:
+    creds = admin_credentials(catalog)
+    token = await token_for(catalog.url, creds["clientId"], creds["clientSecret"])
+    async with httpx.AsyncClient(
+        base_url=catalog.url, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        response = await client.get(f"/v1/blueprints/{blueprint}/entities/{identifier}")
+    return response.json()["entity"]["relations"][name]
+
+
 async def test_auto_created_relation_targets_of_kept_entities_are_not_deleted(
     catalog: RunningCatalog,
 ) -> None:
@@ -158,6 +168,28 @@ async def test_against_a_port_like_catalog_targets_of_kept_entities_are_not_dele
     second = await run_once(catalog, integration, port_like=True)
     assert second.status is RunStatus.COMPLETED, second.to_json()
     assert await identifiers(catalog, "squad") == {"payments", "risk"}
+
+
+@pytest.mark.parametrize("delete_dependents", [True, False], ids=["cascade", "clear"])
+async def test_a_stale_target_of_a_kept_entity_is_kept_without_created_targets(
+    catalog: RunningCatalog, delete_dependents: bool
+) -> None:
+    # The source drops squad b but still has s2, which points at it. Deleting b would delete
+    # s2 with it (deleteDependentEntities) or clear its relation: an entity the run just saw.
+    config = mapping(delete_dependents=delete_dependents)
+    config["createMissingRelatedEntities"] = False
+    services = [("s1", "a"), ("s2", "b")]
+    await run_once(catalog, make_integration(["a", "b", "c"], services, config))
+
+    second = await run_once(catalog, make_integration(["a"], services, config))
+    assert second.status is RunStatus.COMPLETED, second.to_json()
+    assert second.delete_phase.deleted == 1  # c, which nothing kept points at
+    assert await identifiers(catalog, "squad") == {"a", "b"}
+    assert await identifiers(catalog, "service") == {"s1", "s2"}
+    assert await relation_of(catalog, "service", "s2", "squad") == "b"
+
+    third = await run_once(catalog, make_integration(["a"], services, config))
+    assert third.status is RunStatus.COMPLETED, third.to_json()
 
 
 async def test_dependents_are_deleted_before_their_targets(catalog: RunningCatalog) -> None:

@@ -392,9 +392,8 @@ class Resync:
             progress.upserted += len(result.entities) - unchanged
             for error in result.errors:
                 progress.record_error(error.message, _entity_preview(entities[error.index]))
-            if self._config.create_missing_related_entities:
-                self._protect_related(blueprint, entities, confirmed)
-                self._protect_related(blueprint, entities, [e.index for e in result.entities])
+            self._protect_related(blueprint, entities, confirmed)
+            self._protect_related(blueprint, entities, [e.index for e in result.entities])
         if loaded.refused:
             refused = loaded.refused
             progress.failed += refused
@@ -503,8 +502,10 @@ class Resync:
     def _protect_related(
         self, blueprint: str, entities: list[JSONObject], kept: Iterable[int]
     ) -> None:
-        """Relation targets of kept entities (at positions ``kept``) may have been
-        auto-created: never delete those. Runs for every entity of a resync: kept lean."""
+        """The relation targets of kept entities (at positions ``kept``) are never deleted:
+        they may have been created for them (``createMissingRelatedEntities``), and deleting
+        one would delete (``deleteDependentEntities``) or change (its relation cleared) an
+        entity this run has just seen. Runs for every entity of a resync: kept lean."""
         related = self._related
         for index in kept:
             relations = entities[index].get("relations")
@@ -579,8 +580,6 @@ class Resync:
 
     async def _relation_targets_by_name(self) -> dict[tuple[str, str], str]:
         """(blueprint, relation) → target blueprint, over the blueprints this run wrote."""
-        if not self._config.create_missing_related_entities:
-            return {}
         targets: dict[tuple[str, str], str] = {}
         bodies = await self._blueprints({blueprint for blueprint, _ in self._related})
         for blueprint, body in bodies.items():
