@@ -306,6 +306,23 @@ async def test_a_refused_delete_phase_request_fails_the_run_and_deletes_nothing(
     assert await identifiers(catalog, "service") == {"svc-0", "svc-1", "svc-2"}
 
 
+async def test_a_delete_phase_that_fails_part_way_reports_what_it_deleted(
+    catalog: RunningCatalog,
+) -> None:
+    config = mapping(delete_dependents=False)
+    services = [("s1", "a"), ("s2", "b")]
+    await run_once(catalog, make_integration(["a", "b"], services, config))
+
+    # stale: s2, deleted first (it points at b), then b, whose request is refused
+    transport = RefusingTransport("POST", "/squad/bulk/entities/delete")
+    record = await run_once(catalog, make_integration(["a"], services[:1], config), transport)
+    assert record.status is RunStatus.FAILED
+    assert record.delete_phase.status == "failed"
+    assert record.delete_phase.deleted == record.totals()["deleted"] == 1
+    assert await identifiers(catalog, "service") == {"s1"}
+    assert await identifiers(catalog, "squad") == {"a", "b"}
+
+
 async def test_a_run_the_catalog_refuses_to_record_fails_without_writing(
     catalog: RunningCatalog,
 ) -> None:

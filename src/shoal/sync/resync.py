@@ -559,8 +559,7 @@ class Resync:
             phase.status, phase.reason = "blocked", plan.blocked_reason
             log.warning("delete phase of %s blocked: %s", self.record.id, plan.blocked_reason)
             return
-        deleted = await self._delete(plan.stale)
-        phase.deleted = deleted
+        await self._delete(plan.stale)
         phase.status = "done"
 
     async def _unseen(self) -> list[tuple[str, str]]:
@@ -597,7 +596,9 @@ class Resync:
             self._blueprint_bodies.update((bp, body or {}) for bp, body in bodies.items())
         return {bp: self._blueprint_bodies[bp] for bp in wanted}
 
-    async def _delete(self, stale: list[tuple[str, str]]) -> int:
+    async def _delete(self, stale: list[tuple[str, str]]) -> None:
+        """Delete ``stale``, one blueprint after another, counting each request's deletions as
+        it is answered: a phase cut short says what it deleted."""
         by_blueprint: dict[str, list[str]] = {}
         for blueprint, identifier in stale:
             by_blueprint.setdefault(blueprint, []).append(identifier)
@@ -605,7 +606,6 @@ class Resync:
         order = (
             await self._deletion_order(list(by_blueprint)) if not dependents else list(by_blueprint)
         )
-        total = 0
         for blueprint in order:
             deleted = await self._client.delete_entities(
                 blueprint,
@@ -613,10 +613,9 @@ class Resync:
                 delete_dependents=dependents,
                 run_id=self.record.id,
             )
-            total += len(deleted)
+            self.record.delete_phase.deleted += len(deleted)
             self._count_deleted(blueprint, len(deleted))
             self._notify()
-        return total
 
     async def _deletion_order(self, blueprints: list[str]) -> list[str]:
         """Blueprints whose entities point at others go first (dependents before targets)."""

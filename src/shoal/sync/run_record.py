@@ -101,8 +101,10 @@ class KindProgress:
 
 @dataclass(slots=True)
 class DeletePhase:
-    """``status``: pending, running, done, skipped (a kind failed / run aborted) or blocked
-    (the deletion threshold would be crossed). ``reason`` says why it did not run in full."""
+    """``status``: pending, running, done, skipped (a kind failed / run aborted), blocked
+    (the deletion threshold would be crossed), aborted (cut short after ``deleted`` deletions)
+    or failed (a request of the phase failed). ``reason`` says why it did not run in full;
+    ``deleted`` counts the deletions the catalog confirmed, whatever the phase's end."""
 
     status: str = "pending"
     reason: str | None = None
