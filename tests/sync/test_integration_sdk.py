@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,26 @@ async def test_async_generator_and_plain_function_handlers() -> None:
     ]
     assert await collect(integration, "flat") == [[{"id": "only"}]]
     assert integration.kinds == ["paged", "flat"]
+
+
+async def test_closing_a_fetch_runs_the_handlers_cleanup_at_once_in_the_same_task() -> None:
+    # a kind that stops early (a mapping error, a refused page, an abort) closes its fetch
+    integration = Integration("toy")
+    cleaned_up_in: list[asyncio.Task[Any] | None] = []
+
+    @integration.on_resync("paged")
+    async def paged(kind: str) -> AsyncIterator[list[dict[str, Any]]]:
+        try:
+            for page in range(3):
+                yield [{"id": page}]
+        finally:
+            await asyncio.sleep(0)  # cleanup that awaits, as closing a session does
+            cleaned_up_in.append(asyncio.current_task())
+
+    pages = integration.fetch("paged")
+    assert await anext(pages) == [{"id": 0}]
+    await pages.aclose()
+    assert cleaned_up_in == [asyncio.current_task()]
 
 
 async def test_unknown_and_duplicate_kinds_are_config_errors() -> None:

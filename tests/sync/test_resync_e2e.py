@@ -160,6 +160,21 @@ async def test_failing_kind_skips_deletes_and_later_kinds_continue(
     assert len(await owned(admin, "fakePerson")) == PERSONS  # nothing deleted
 
 
+async def test_a_source_error_stops_its_kind_after_the_pages_fetched_before_it_load(
+    runner_settings: RunnerSettings, admin: httpx.AsyncClient
+) -> None:
+    # the person handler raises after two pages: both are still loading when it does
+    failing = FakeSettings(
+        persons=PERSONS, page_size=50, fail_kind="fake-person", fail_after_pages=2
+    )
+    record = await run_once(runner_settings, failing)
+    persons = kind(record, "fake-person")
+    assert persons.status.value == "failed"
+    assert persons.fetched == persons.mapped == persons.upserted == 100
+    assert len(await owned(admin, "fakePerson")) == 100
+    assert record.delete_phase.status == "skipped"
+
+
 async def test_null_identifier_is_a_mapping_error_never_a_delete(
     runner_settings: RunnerSettings, admin: httpx.AsyncClient
 ) -> None:

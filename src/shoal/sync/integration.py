@@ -80,8 +80,13 @@ class Integration:
             raise ConfigError(message) from None
         result = handler(kind)
         if isinstance(result, AsyncIterator):
-            async for batch in result:
-                yield list(batch)
+            try:
+                async for batch in result:
+                    yield list(batch)
+            finally:  # closing this closes the handler: its cleanup runs now, in this task
+                close = getattr(result, "aclose", None)
+                if close is not None:
+                    await close()
         else:
             batch = await result
             if batch:

@@ -280,7 +280,7 @@ class Resync:
                     # waits at the catalog when one ends, so the catalog never waits for us.
                     progress.fetched += page.size
                     if page.error is not None:
-                        await self._drain(loads, progress)  # an error of a page before first
+                        await self._drain(loads, progress)  # the pages before it first
                         raise page.error
                     mapped = page.mapped
                     if mapped.errors:
@@ -744,8 +744,8 @@ def _blueprints_of_no_earlier_kind(
 
 @dataclass(frozen=True, slots=True)
 class _Page:
-    """A fetched page, mapped and grouped by blueprint; or the error that preparing it raised
-    (the kind raises it once the loads before it are settled)."""
+    """A fetched page, mapped and grouped by blueprint; or the error that fetching or
+    preparing it raised (the kind raises it once the loads before it are settled)."""
 
     size: int
     mapped: MappedBatch = dataclasses.field(default_factory=MappedBatch)
@@ -761,7 +761,8 @@ class _Prefetch:
     ahead of loading.
 
     The producer task lives in the run's task group and never fails it: a source error is
-    handed to the consumer through the queue and re-raised there, so it stops only its kind.
+    handed to the consumer through the queue as a page's error, raised there once the pages
+    before it are loaded, so it stops only its kind.
     It starts when the kind does, or earlier, when the previous kind's handler is exhausted
     (``following``): kinds still load one after another and their handlers still run one after
     another, but a kind's first pages are ready when it starts. Leaving the block (normally, by
@@ -800,13 +801,14 @@ class _Prefetch:
             if self._following is not None:
                 self._following.start()
         except Exception as exc:  # noqa: BLE001 - re-raised by the consumer
-            await self._queue.put(exc)
+            await self._queue.put(_Page(0, error=exc))
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise  # we are being cancelled: the consumer left
             # the handler itself raised CancelledError: a source failure, not an abort
-            await self._queue.put(SourceError(f"the {self._kind!r} handler was cancelled"))
+            error = SourceError(f"the {self._kind!r} handler was cancelled")
+            await self._queue.put(_Page(0, error=error))
         else:
             await self._queue.put(self._DONE)
         finally:
@@ -823,8 +825,6 @@ class _Prefetch:
             item = await self._queue.get()
             if item is self._DONE:
                 return
-            if isinstance(item, Exception):
-                raise item
             yield item
 
     async def __aexit__(self, *exc_info: object) -> None:
