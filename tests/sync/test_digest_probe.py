@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from shoal.catalog.server import RunningCatalog, running_catalog
+from shoal.catalog.settings import CatalogSettings
+from shoal.sync.integration import Integration
 from shoal.sync.resync import DigestProbe
+from shoal.sync.run_record import KindStatus, RunStatus
+from shoal.sync.runner import IntegrationRunner
+from shoal.sync.settings import RunnerSettings
+from tests.conftest import admin_credentials
 
 
 def asks(probe: DigestProbe, loads: int) -> list[bool]:
@@ -61,3 +77,97 @@ def test_a_withdrawn_question_lets_the_next_load_probe() -> None:
     assert not probe.ask()  # the probe is in flight
     probe.withdrawn()  # ... and got no answer
     assert probe.ask()
+
+
+BLUEPRINTS = [{"identifier": "service", "title": "Service", "schema": {"properties": {}}}]
+KINDS = ("first", "second", "third")
+
+
+def digest_mapping() -> dict[str, Any]:
+    """Three kinds that all write blueprint ``service``: they share its probe."""
+    return {
+        "createMissingRelatedEntities": False,
+        "entityDeletionThreshold": 1.0,
+        "resources": [
+            {"kind": kind, "selector": {"query": "true"}, "port": {"entity": {"mappings": {
+                "identifier": ".id", "title": ".id", "blueprint": '"service"'}}}}
+            for kind in KINDS
+        ],
+    }  # fmt: skip
+
+
+class QuestionTransport(httpx.AsyncBaseTransport):
+    """Real HTTP; notes the identifiers each question by digest asked about, and refuses the
+    ``refused``-th question (counting from 1), as a catalog refuses bad input."""
+
+    def __init__(self, refused: int) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._refused = refused
+        self.questions: list[list[str]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/entities/unchanged"):
+            body = orjson.loads(await request.aread())
+            self.questions.append([item["identifier"] for item in body["entities"]])
+            if len(self.questions) == self._refused:
+                refusal = {"ok": False, "error": "invalid_request", "message": "refused on purpose"}
+                return httpx.Response(422, json=refusal)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@pytest.fixture
+async def catalog(tmp_path: Path) -> AsyncIterator[RunningCatalog]:
+    settings = CatalogSettings(
+        port=0, data_dir=tmp_path / "d", database_url=f"sqlite:///{tmp_path / 'c.db'}"
+    )
+    async with running_catalog(settings) as running:
+        yield running
+
+
+async def test_a_failed_probe_does_not_stop_later_loads_of_its_blueprint_from_asking(
+    catalog: RunningCatalog,
+) -> None:
+    # The catalog is empty, so the first kind's question finds nothing unchanged and the
+    # probe of "service" backs off: the second kind's first page skips the question and its
+    # second page probes; that question is refused, which stops the kind. The third kind
+    # writes "service" too, in the same run: its load must ask again, not wait for an answer
+    # to the refused question that will never come.
+    pages = {
+        "first": [[f"a-{i}" for i in range(5)]],
+        "second": [[f"b-{i}" for i in range(5)], [f"b-{i}" for i in range(5, 10)]],
+        "third": [[f"c-{i}" for i in range(5)]],
+    }
+    integration = Integration(
+        "toy", default_mapping=digest_mapping(), default_blueprints=BLUEPRINTS
+    )
+
+    async def fetch(kind: str) -> AsyncIterator[list[dict[str, Any]]]:
+        for page in pages[kind]:
+            yield [{"id": identifier} for identifier in page]
+
+    for kind in KINDS:
+        integration.on_resync(kind)(fetch)
+    creds = admin_credentials(catalog)
+    settings = RunnerSettings(
+        catalog_url=catalog.url,
+        client_id=creds["clientId"],
+        client_secret=creds["clientSecret"],
+        identifier="toy",
+    )
+    transport = QuestionTransport(refused=2)
+    runner = IntegrationRunner(integration, settings, transport=transport)
+    try:
+        async with asyncio.timeout(20):
+            record = await runner.once()
+    finally:
+        await runner.aclose()
+
+    assert transport.questions == [pages["first"][0], pages["second"][1], pages["third"][0]]
+    first, second, third = record.kinds
+    assert (first.status, first.upserted) == (KindStatus.COMPLETED, 5)
+    assert second.status is KindStatus.FAILED and second.upserted == 5  # its first page
+    assert (third.status, third.upserted) == (KindStatus.COMPLETED, 5)
+    assert record.status is RunStatus.FAILED
