@@ -17,7 +17,7 @@ from shoal.sync.run_record import RunRecord, RunStatus
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
 from shoal.sync.unchanged import include_paths, is_unchanged
-from tests.conftest import admin_credentials
+from tests.conftest import admin_credentials, token_for
 
 
 def test_only_the_fields_a_mapping_sets_are_compared() -> None:
@@ -30,6 +30,23 @@ def test_only_the_fields_a_mapping_sets_are_compared() -> None:
     assert not is_unchanged({"identifier": "a", "properties": {"n": 2}}, current)
     assert not is_unchanged({"identifier": "a", "relations": {"r": "c"}}, current)
     assert not is_unchanged({"identifier": "a"}, None)
+
+
+def test_without_merge_what_the_mapping_leaves_out_is_compared_too() -> None:
+    # a write that replaces the entity removes what it does not set
+    current = {"identifier": "a", "title": "A", "icon": None, "team": [],
+               "properties": {"n": 1, "gone": None}, "relations": {"r": "b", "many": []}}  # fmt: skip
+    same = {"identifier": "a", "title": "A", "properties": {"n": 1}, "relations": {"r": "b"}}
+    assert is_unchanged(same, current, merge=False)
+    assert is_unchanged({**same, "team": None, "relations": {"r": "b", "many": None}}, current,
+                        merge=False)  # fmt: skip
+    assert not is_unchanged({**same, "properties": {}}, current, merge=False)
+    assert is_unchanged({**same, "properties": {}}, current)  # merging keeps n
+    assert not is_unchanged({**same, "relations": {}}, current, merge=False)
+    assert not is_unchanged({key: v for key, v in same.items() if key != "title"}, current,
+                            merge=False)  # fmt: skip
+    assert not is_unchanged(same, {**current, "team": ["x"]}, merge=False)
+    assert include_paths([same], merge=False) == []  # the whole entity
 
 
 def test_include_paths_cover_what_is_compared() -> None:
@@ -91,3 +108,36 @@ async def test_against_a_port_like_catalog_only_changed_entities_are_sent(
     changed, sent = await run_counting(catalog, replace(fake, generation=1))
     persons = next(k for k in changed.kinds if k.kind == "fake-person")
     assert 0 < sent == persons.upserted < persons.fetched
+
+
+async def test_against_a_port_like_catalog_without_merge_a_removed_property_is_removed(
+    catalog: RunningCatalog,
+) -> None:
+    fake = FakeSettings(persons=30, page_size=40)
+    first, _ = await run_counting(catalog, fake)
+    assert first.status is RunStatus.COMPLETED
+    creds = admin_credentials(catalog)
+    token = await token_for(catalog.url, creds["clientId"], creds["clientSecret"])
+    async with httpx.AsyncClient(
+        base_url=catalog.url, headers={"Authorization": f"Bearer {token}"}
+    ) as admin:
+        path = "/v1/integration/fake-org"
+        config = (await admin.get(path)).json()["integration"]["config"]
+        config["enableMergeEntity"] = False
+        person = next(r for r in config["resources"] if r["kind"] == "fake-person")
+        del person["port"]["entity"]["mappings"]["properties"]["email"]
+        skip = {"x-skip-resync": "true"}
+        await admin.patch(f"{path}/config", json={"config": config}, headers=skip)
+
+        again, sent = await run_counting(catalog, fake)
+        assert again.status is RunStatus.COMPLETED, again.to_json()
+        persons = next(k for k in again.kinds if k.kind == "fake-person")
+        assert sent == persons.upserted == 30  # each person lost its e-mail: all are sent
+        search = {"combinator": "and",
+                  "rules": [{"property": "$blueprint", "operator": "=", "value": "fakePerson"}]}  # fmt: skip
+        found = (await admin.post("/v1/entities/search", json=search)).json()["entities"]
+        assert len(found) == 30
+        assert not any("email" in entity["properties"] for entity in found)
+
+        _, sent = await run_counting(catalog, fake)
+        assert sent == 0  # and now they are the same again

@@ -411,7 +411,9 @@ class Resync:
             positions = []
             for index, entity in enumerate(entities):
                 identifier = entity.get("identifier")
-                if isinstance(identifier, str) and is_unchanged(entity, current.get(identifier)):
+                if isinstance(identifier, str) and is_unchanged(
+                    entity, current.get(identifier), merge=self._config.enable_merge_entity
+                ):
                     unchanged.append(UpsertedEntity(index, identifier, False, unchanged=True))
                 else:
                     positions.append(index)
@@ -490,7 +492,7 @@ class Resync:
         self, blueprint: str, entities: list[JSONObject]
     ) -> dict[str, JSONObject]:
         identifiers = [e["identifier"] for e in entities if isinstance(e.get("identifier"), str)]
-        include = include_paths(entities)
+        include = include_paths(entities, merge=self._config.enable_merge_entity)
         current: dict[str, JSONObject] = {}
         for start in range(0, len(identifiers), SEARCH_CHUNK):
             chunk = identifiers[start : start + SEARCH_CHUNK]

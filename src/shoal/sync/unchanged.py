@@ -18,8 +18,11 @@ SEARCH_CHUNK = 50
 """Identifiers per search request (Ocean uses the same size)."""
 
 
-def include_paths(entities: Iterable[JSONObject]) -> list[str]:
-    """The ``include`` projection covering every field the entities set."""
+def include_paths(entities: Iterable[JSONObject], *, merge: bool = True) -> list[str]:
+    """The ``include`` projection covering every field the entities set; none (the whole
+    entity) without ``merge``, where what the entities leave out is compared too."""
+    if not merge:
+        return []
     paths = {"identifier", "blueprint"}
     for entity in entities:
         for key in ("title", "icon", "team"):
@@ -55,18 +58,32 @@ def _same_mapping(desired: Any, current: Any) -> bool:
     return all(current.get(key) == value for key, value in desired.items())
 
 
-def is_unchanged(desired: JSONObject, current: JSONObject | None) -> bool:
-    """True when writing ``desired`` (merge semantics) over ``current`` would change nothing.
+def _set_values(mapping: Any, unset: tuple[Any, ...]) -> dict[str, Any]:
+    return {key: value for key, value in (mapping or {}).items() if value not in unset}
 
-    Only the fields ``desired`` sets are compared; a ``None`` value equals an absent one.
+
+def is_unchanged(desired: JSONObject, current: JSONObject | None, *, merge: bool = True) -> bool:
+    """True when writing ``desired`` over ``current`` would change nothing.
+
+    With ``merge`` (the write keeps what it does not set), only the fields ``desired`` sets are
+    compared; without, the write replaces the entity, so a field ``current`` has and ``desired``
+    leaves out is a change too. A ``None`` value equals an absent one (and for relations, so
+    does an empty list).
     """
     if current is None:
         return False
     for key in ("title", "icon"):
-        if key in desired and desired[key] != current.get(key):
+        if (key in desired or not merge) and desired.get(key) != current.get(key):
             return False
-    if "team" in desired and _team(desired["team"]) != _team(current.get("team")):
+    if ("team" in desired or not merge) and _team(desired.get("team")) != _team(
+        current.get("team")
+    ):
         return False
-    return _same_mapping(desired.get("properties"), current.get("properties")) and _same_mapping(
-        desired.get("relations"), current.get("relations")
-    )
+    properties, relations = desired.get("properties"), desired.get("relations")
+    if merge:
+        return _same_mapping(properties, current.get("properties")) and _same_mapping(
+            relations, current.get("relations")
+        )
+    return _set_values(properties, (None,)) == _set_values(
+        current.get("properties"), (None,)
+    ) and _set_values(relations, (None, [])) == _set_values(current.get("relations"), (None, []))
