@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from shoal.sync import supervisor as supervisor_module
 from shoal.sync.run_record import RunRecord, RunStatus
 from shoal.sync.supervisor import Policy, Supervisor, Trigger
 from shoal.sync.triggers import ScheduleClock, run_schedule
@@ -201,3 +202,17 @@ def test_a_failed_run_says_why_its_delete_phase_did_not_run() -> None:
     assert record.delete_phase.reason == "the catalog refused the mapping config"
     record.finish(RunStatus.ABORTED)  # a second end changes nothing
     assert record.status is RunStatus.FAILED
+
+
+async def test_only_the_last_records_are_kept_in_memory(
+    harness: tuple[Harness, Supervisor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h, supervisor = harness
+    monkeypatch.setattr(supervisor_module, "KEPT_RECORDS", 3)
+    for n in range(5):
+        supervisor.request(Trigger("api"))
+        await started(supervisor, n + 1, h)
+        h.release(h.running[n])
+        async with asyncio.timeout(5):
+            await supervisor.wait_idle()
+    assert [r.id for r in supervisor.finished] == h.running[2:]

@@ -38,6 +38,9 @@ RunResync = Callable[[RunRecord], Coroutine[Any, Any, RunRecord]]
 """Runs one resync to its end (returns the finished record) or raises CancelledError."""
 ReportAborted = Callable[[RunRecord], Coroutine[Any, Any, None]]
 
+KEPT_RECORDS = 100
+"""Ended runs whose records a supervisor keeps in memory."""
+
 
 class Supervisor:
     def __init__(
@@ -57,6 +60,8 @@ class Supervisor:
         self._next_id: str | None = None
         self.last_started: RunRecord | None = None
         self.finished: list[RunRecord] = []
+        """The records of the last :data:`KEPT_RECORDS` runs that ended, oldest first (the
+        catalog keeps the history; a process that runs for months must not)."""
         self.started = asyncio.Event()  # set whenever a run starts (tests and `once` wait on it)
         self._idle = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
@@ -145,6 +150,7 @@ class Supervisor:
         else:
             log.info("resync %s %s", record.id, record.status.value)
         self.finished.append(record)
+        del self.finished[:-KEPT_RECORDS]
         if self._pending is None:
             self._idle.set()
         return True
