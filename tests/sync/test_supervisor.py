@@ -216,3 +216,47 @@ async def test_only_the_last_records_are_kept_in_memory(
         async with asyncio.timeout(5):
             await supervisor.wait_idle()
     assert [r.id for r in supervisor.finished] == h.running[2:]
+
+
+async def test_a_stop_before_the_replacement_starts_records_the_run_stopped_not_replaced() -> None:
+    h = Harness()
+    supervisor = Supervisor("x", h.run, h.report)
+    task = asyncio.create_task(supervisor.run())
+    supervisor.request(Trigger("start"))
+    await started(supervisor, 1, h)
+    supervisor.request(Trigger("api"))  # aborts the run for a replacement ...
+    task.cancel()  # ... that never starts: the process stops first (SIGTERM, lease lost)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await supervisor.shutdown()
+    # not "aborted by" a run that never existed: the integration then owns resyncState
+    assert h.reported == [(h.running[0], RunStatus.ABORTED, None)]
+    assert h.running == [supervisor.finished[0].id]
+
+
+async def test_a_stop_finishes_reporting_the_runs_aborted_before() -> None:
+    h = Harness()
+    blocked = asyncio.Event()
+
+    async def report(record: RunRecord) -> None:
+        if not blocked.is_set():  # the first report is still on its way when the process stops
+            blocked.set()
+            await asyncio.sleep(3600)
+        await h.report(record)
+
+    supervisor = Supervisor("x", h.run, report)
+    task = asyncio.create_task(supervisor.run())
+    supervisor.request(Trigger("start"))
+    await started(supervisor, 1, h)
+    supervisor.request(Trigger("api"))  # the first run is aborted and reported in the background
+    await started(supervisor, 2, h)
+    async with asyncio.timeout(5):
+        await blocked.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await supervisor.shutdown()
+    first, second = h.running
+    assert sorted(h.reported) == sorted(
+        [(first, RunStatus.ABORTED, second), (second, RunStatus.ABORTED, None)]
+    )

@@ -65,6 +65,8 @@ class Supervisor:
         self.started = asyncio.Event()  # set whenever a run starts (tests and `once` wait on it)
         self._idle = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
+        self._reporting: dict[str, RunRecord] = {}
+        """Aborted runs whose record is being reported in the background, by id."""
         self._idle.set()
 
     @property
@@ -144,7 +146,10 @@ class Supervisor:
             )
             if record.aborted_by is not None and self._group is not None:
                 # the replacement starts now; the aborted run's record follows in the background
-                self._group.create_task(self._report_aborted(record), name=f"{record.id}-report")
+                self._reporting[record.id] = record
+                self._group.create_task(
+                    self._report_in_background(record), name=f"{record.id}-report"
+                )
             else:
                 await self._report_aborted(record)
         else:
@@ -155,13 +160,24 @@ class Supervisor:
             self._idle.set()
         return True
 
+    async def _report_in_background(self, record: RunRecord) -> None:
+        await self._report_aborted(record)
+        del self._reporting[record.id]
+
     async def shutdown(self) -> None:
-        """Abort the running resync (if any) and record it once; used on SIGTERM/SIGINT."""
+        """Abort the running resync (if any) and record it once, and finish reporting the runs
+        aborted before; used on SIGTERM/SIGINT, and when the lease is lost, once :meth:`run`
+        has stopped."""
         self._pending = None
-        if self._current is None:
-            return
-        task, _ = self._current
-        if not task.done():
-            task.cancel()
-            await asyncio.wait({task})
-        await self._finish_current()
+        if self._current is not None:
+            task, record = self._current
+            if record.aborted_by is not None and record.aborted_by == self._next_id:
+                record.aborted_by = None  # its replacement will not start: the process stops
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+            await self._finish_current()
+        self._next_id = None
+        while self._reporting:  # their background reports stopped with run()
+            _, record = self._reporting.popitem()
+            await self._report_aborted(record)
