@@ -36,6 +36,11 @@ __all__ = ["IntegrationRunner", "LeaseLostError"]
 
 log = logging.getLogger("shoal.sync")
 
+STOP_MARGIN = 0.1
+"""The share of a lease's lifetime before it ends at which a holder whose renewal is not
+confirmed counts it lost: its run has that long to stop writing (1.5 s of the default 15 s;
+an abort takes tens of milliseconds)."""
+
 
 def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
@@ -316,7 +321,8 @@ class IntegrationRunner:
         """Renew the lease, granted until ``expires``, a third of its lifetime after each grant
         (at once if setting up took longer); raise LeaseLostError once it is gone.
 
-        A renewal that cannot complete before the last confirmed expiry counts as lost: by then a
+        A renewal that cannot complete :data:`STOP_MARGIN` of a lifetime before the last
+        confirmed expiry counts as lost: the run then has that long to stop writing before a
         standby process may hold the lease, and two processes must never write at once.
         """
         loop = asyncio.get_running_loop()
@@ -326,11 +332,12 @@ class IntegrationRunner:
             await asyncio.sleep(max(0.0, renew_at - loop.time()))
             sent = loop.time()  # the catalog counts the renewed lifetime from no earlier than this
             renew_at = sent + ttl / 3
+            lost_at = expires - STOP_MARGIN * ttl
             try:
-                async with asyncio.timeout(max(0.0, expires - sent)):
+                async with asyncio.timeout(max(0.0, lost_at - sent)):
                     lease = await self.client.acquire_lease(self.identifier, self.holder, ttl)
             except (CatalogError, CatalogUnavailableError) as exc:
-                if loop.time() < expires:
+                if loop.time() < lost_at:
                     log.warning("could not renew the lease of %s: %s", self.identifier, exc)
                     continue
                 self._lease_lost = True
