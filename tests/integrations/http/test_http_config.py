@@ -114,6 +114,11 @@ def test_basic_auth_password_from_env() -> None:
         ),
         ("baseUrl: http://x\nauth: {type: bearer, token: '${NOPE}'}\nkinds: {}", "NOPE is not set"),
         ("baseUrl: [unclosed", "not valid YAML"),
+        (
+            "baseUrl: http://x\nkinds: {a: {path: /a, itemsPath: '[.d[] | select(.on)]',"
+            " pagination: {type: page}}}",
+            "kinds.a: Value error, itemsPath must select a page's items, not filter them",
+        ),
     ],
 )
 def test_mistakes_are_config_errors_naming_the_key(tmp_path: Path, text: str, message: str) -> None:

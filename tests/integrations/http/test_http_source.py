@@ -3,6 +3,7 @@ retries honouring Retry-After, and failures that must never look like the end of
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -158,6 +159,23 @@ async def test_persistent_500_mid_list_is_an_error_for_every_style(
         await fetch(make_config(base_url, STYLES[style]), got)
     assert len(got) == 1
     assert len(api.requests(style)) == 1 + 3  # one page, then the first try and two retries
+
+
+async def test_errors_and_logs_show_no_credentials(
+    api: FakeApi, base_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # an API key in the query (set in params): retried (logged), then an error
+    api.fail("single", *[500] * 5)
+    kind = {**STYLES["single"], "params": {"api_key": "s3cret-key", "q": "x"}}
+    with pytest.raises(SourceError, match=re.escape("users?api_key=***&q=***: HTTP 500")) as err:
+        await fetch(make_config(base_url, kind))
+    assert "retry 1/2" in caplog.text
+    # a user and password in baseUrl (which the fake API refuses)
+    with_user = base_url.replace("://", "://bot:s3cret-pw@", 1)
+    with pytest.raises(SourceError, match="HTTP 401") as refused:
+        await fetch(make_config(with_user, STYLES["single"]))
+    for text in (str(err.value), str(refused.value), caplog.text):
+        assert "s3cret" not in text and "bot:" not in text
 
 
 async def test_a_retry_after_beyond_the_limit_fails_at_once(api: FakeApi, base_url: str) -> None:

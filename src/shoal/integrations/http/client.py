@@ -65,6 +65,19 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
 
 
+def _shown(url: httpx.URL, masked: frozenset[str]) -> str:
+    """``url`` as logs and errors show it: without a user or password, and with the values of
+    the query parameters in ``masked`` (those the config sets, which may carry an API key)
+    replaced by ``***``."""
+    shown = str(url.copy_with(userinfo=b"", query=None, fragment=None))
+    if not url.query:
+        return shown
+    query = "&".join(
+        f"{name}={'***' if name in masked else value}" for name, value in url.params.multi_items()
+    )
+    return f"{shown}?{query}"
+
+
 def _preview(response: httpx.Response) -> str:
     text = " ".join(response.text[:_BODY_PREVIEW].split())
     return f": {text}" if text else ""
@@ -75,7 +88,9 @@ class ApiClient:
 
     def __init__(self, config: HttpConfig) -> None:
         self._config = config
-        self._origin = httpx.URL(config.base_url).copy_with(path="/", query=None, fragment=None)
+        self._origin = httpx.URL(config.base_url).copy_with(
+            userinfo=b"", path="/", query=None, fragment=None
+        )
         basic = config.auth if isinstance(config.auth, BasicAuth) else None
         self._client = httpx.AsyncClient(
             base_url=config.base_url.rstrip("/") + "/",
@@ -86,6 +101,7 @@ class ApiClient:
             follow_redirects=False,
         )
         self._next_start = 0.0
+        self._masked = frozenset(name for kind in config.kinds.values() for name in kind.params)
 
     async def __aenter__(self) -> Self:
         return self
@@ -105,9 +121,15 @@ class ApiClient:
         """
         absolute = self._client.base_url.join(str(url).lstrip("/") if isinstance(url, str) else url)
         if _origin(absolute) != _origin(self._client.base_url):
-            message = f"refusing to send credentials to {absolute}: not on {self._origin}"
+            shown = _shown(absolute, self._masked)
+            message = f"refusing to send credentials to {shown}: not on {self._origin}"
             raise SourceError(message)
         return absolute
+
+    def shown(self, url: httpx.URL) -> str:
+        """``url`` as logs and errors may show it: no credentials, configured parameters
+        masked."""
+        return _shown(url, self._masked)
 
     async def _pace(self) -> None:
         rate = self._config.rate_limit.requests_per_second
@@ -134,7 +156,7 @@ class ApiClient:
     ) -> httpx.Response:
         """Send one request, retrying as described above; return the 2xx response."""
         target = self.resolve(url).copy_merge_params(dict(params or {}))
-        what = f"{method} {target}"
+        what = f"{method} {self.shown(target)}"
         retries = self._config.retry.max_retries
         for attempt in range(retries + 1):
             await self._pace()

@@ -11,7 +11,8 @@ Every mistake -- a missing file, bad YAML, a wrong type, a jq expression that do
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Final, Literal, TypeAlias
+import re
+from typing import Annotated, Any, ClassVar, Final, Literal, Self, TypeAlias
 
 import jq
 from pydantic import (
@@ -22,6 +23,7 @@ from pydantic import (
     PositiveInt,
     SecretStr,
     StringConstraints,
+    model_validator,
 )
 
 from shoal.integrations._config_file import ConfigModel, KindName, YamlConfig
@@ -150,6 +152,9 @@ Pagination: TypeAlias = Annotated[
 # --- the file -------------------------------------------------------------------------------
 
 
+_FILTER: Final = re.compile(r"\bselect\s*\(")
+
+
 class KindConfig(ConfigModel):
     """Where the items of one kind come from."""
 
@@ -161,6 +166,21 @@ class KindConfig(ConfigModel):
     items_path: JqExpression = "."
     pagination: Pagination = Field(default_factory=NoPagination)
     max_pages: PositiveInt = 10_000
+
+    @model_validator(mode="after")
+    def _items_path_does_not_filter(self) -> Self:
+        """Page and offset pagination read the end of the list (an empty page) and the next
+        offset off the items: a filter there would end the listing at the first page it
+        empties, and what follows would be deleted as gone from the source."""
+        numbered = isinstance(self.pagination, PagePagination | OffsetPagination)
+        if numbered and _FILTER.search(self.items_path):
+            message = (
+                "itemsPath must select a page's items, not filter them (with page or offset "
+                "pagination a page it empties ends the listing): filter with the resource's "
+                "selector.query in the mapping instead"
+            )
+            raise ValueError(message)
+        return self
 
 
 class RateLimit(ConfigModel):

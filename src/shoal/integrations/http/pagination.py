@@ -56,7 +56,9 @@ class _Pager:
         try:
             return response, response.json()
         except ValueError:
-            message = f"kind {self.kind!r}: {response.request.url} did not return JSON"
+            message = (
+                f"kind {self.kind!r}: {self.client.shown(response.request.url)} did not return JSON"
+            )
             raise SourceError(message) from None
 
     def _program(self, expression: str) -> Any:
