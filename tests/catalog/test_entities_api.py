@@ -611,3 +611,32 @@ async def test_relation_target_deleted_concurrently(admin: httpx.AsyncClient) ->
         assert delete_.json()["deletedEntities"] == [group]
         if await _exists(admin, "item", f"m{attempt}"):
             assert (await _get(admin, "item", f"m{attempt}"))["relations"]["group"] is None
+
+
+async def test_a_batch_never_stores_a_relation_to_an_entity_it_refused(
+    admin: httpx.AsyncClient,
+) -> None:
+    """a → b → c → missing, in one batch: c is refused, and so are b and a, which would point
+    at entities that do not exist; d → stored entity is kept although its update of e fails."""
+    await _blueprints(admin)
+    await _bulk(admin, "item", [{"identifier": "e"}])
+    response = await _bulk(
+        admin,
+        "item",
+        [
+            {"identifier": "a", "relations": {"parts": ["b"]}},
+            {"identifier": "b", "relations": {"parts": ["c"]}},
+            {"identifier": "c", "relations": {"parts": ["missing"]}},
+            {"identifier": "d", "relations": {"parts": ["e"]}},
+            {"identifier": "e", "relations": {"parts": ["missing"]}},
+        ],
+        query="upsert=true&merge=true",
+    )
+    assert response.status_code == 207, response.text
+    refused = {error["identifier"]: error["message"] for error in response.json()["errors"]}
+    assert sorted(refused) == ["a", "b", "c", "e"]
+    assert refused["a"] == "related entity 'b' of blueprint 'item' does not exist"
+    assert [entity["identifier"] for entity in response.json()["entities"]] == ["d"]
+    for identifier in "abc":
+        assert not await _exists(admin, "item", identifier)
+    assert (await _get(admin, "item", "d"))["relations"]["parts"] == ["e"]

@@ -86,6 +86,9 @@ class _Plan:
     entities, of those that point at it) ..."""
     found: set[tuple[str, str]] = field(default_factory=set)
     """... and those that exist."""
+    inside: dict[str, list[int]] = field(default_factory=dict)
+    """Relation targets written by the batch itself (identifiers of its blueprint), each with
+    the positions of the merged entities that point at it."""
     target_blueprints: dict[str, bool] = field(default_factory=dict)
     """Whether the blueprint of each missing target exists."""
     same: dict[int, str] = field(default_factory=dict)
@@ -947,11 +950,13 @@ def _merge(
             entity.created_by = options.actor
         pending[identifier] = entity
         merged.append((index, entity, identifier not in existing))
-    wanted = plan.wanted
+    wanted, inside = plan.wanted, plan.inside
     for position, (_, entity, _) in enumerate(merged):
         plan.targets[id(entity)] = entity_targets = list(relation_targets(entity, blueprint))
         for _, target, target_id in entity_targets:
-            if not (target == bp and target_id in pending):
+            if target == bp and target_id in pending:
+                inside.setdefault(target_id, []).append(position)
+            else:
                 wanted.setdefault((target, target_id), []).append(position)
     return merged
 
@@ -974,6 +979,7 @@ def _settle(
         message = f"related entity {target_id!r} of blueprint {target!r} does not exist"
         for position in wanted[(target, target_id)]:
             failed_positions.setdefault(position, NotFoundError(message))
+    _refuse_pointing_at_refused(plan, merged, failed_positions)
     for position, (index, entity, created) in enumerate(merged):
         if position in failed_positions:
             plan.result.errors.append(_error(index, entity.identifier, failed_positions[position]))
@@ -1001,6 +1007,31 @@ def _settle(
         for identifier, index in written.items()
     }
     _rows(plan)
+
+
+def _refuse_pointing_at_refused(
+    plan: _Plan, merged: list[tuple[int, Entity, bool]], failed: dict[int, CatalogError]
+) -> None:
+    """Add to ``failed`` the entities that point at a target of the batch that is not stored
+    and that the batch does not write after all (every write of it refused), and so on along
+    chains of them: none may be stored pointing at an entity that does not exist."""
+    if not plan.inside:
+        return
+    positions: dict[str, list[int]] = {}
+    for position, (_, entity, _) in enumerate(merged):
+        positions.setdefault(entity.identifier, []).append(position)
+    bp = plan.blueprint["identifier"]
+    refused = True
+    while refused:
+        refused = False
+        for target_id, pointing in plan.inside.items():
+            if target_id in plan.existing or not all(p in failed for p in positions[target_id]):
+                continue
+            message = f"related entity {target_id!r} of blueprint {bp!r} does not exist"
+            for position in pointing:
+                if position not in failed:
+                    failed[position] = NotFoundError(message)
+                    refused = True
 
 
 def _rows(plan: _Plan) -> None:
