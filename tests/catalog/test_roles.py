@@ -187,11 +187,39 @@ async def test_integration_credential(admin: httpx.AsyncClient, catalog: Running
             ).status_code == 200
 
 
+async def test_an_integration_deleting_with_dependents_deletes_only_its_own(
+    admin: httpx.AsyncClient, catalog: RunningCatalog
+) -> None:
+    await create_blueprint(admin, {"identifier": "team"})
+    await create_blueprint(
+        admin, {"identifier": "service", "relations": {"team": {"target": "team"}}}
+    )
+    agent = ocean_agent("mine")
+    async with client_as(catalog, Role.INTEGRATION, integration="mine", user_agent=agent) as client:
+        await client.post("/v1/blueprints/team/entities?upsert=true", json={"identifier": "t1"})
+        await client.post(
+            "/v1/blueprints/service/entities?upsert=true",
+            json={"identifier": "own", "relations": {"team": "t1"}},
+        )
+        manual = await admin.post(  # someone else's entity pointing at the integration's team
+            "/v1/blueprints/service/entities?upsert=true",
+            json={"identifier": "manual", "relations": {"team": "t1"}},
+        )
+        assert manual.status_code == 201
+
+        deleted = await client.post(
+            "/v1/blueprints/team/bulk/entities/delete?delete_dependents=true",
+            json={"entities": ["t1"]},
+        )
+        assert deleted.json() == {"ok": True, "deletedEntities": ["t1"]}
+    assert (await admin.get("/v1/blueprints/service/entities/own")).status_code == 404
+    kept = (await admin.get("/v1/blueprints/service/entities/manual")).json()["entity"]
+    assert kept["relations"]["team"] is None  # not deleted: its relation is cleared
+
+
 def test_generated_credentials_can_follow_an_option_on_a_command_line() -> None:
     """A token starting with ``-`` would be read as an option (``--client-secret -abc``); one
     in 64 URL-safe tokens starts with it."""
-    tokens = [generate_client_id() for _ in range(2000)] + [
-        generate_secret() for _ in range(2000)
-    ]
+    tokens = [generate_client_id() for _ in range(2000)] + [generate_secret() for _ in range(2000)]
     assert not [token for token in tokens if token.startswith("-")]
     assert len(set(tokens)) == len(tokens)

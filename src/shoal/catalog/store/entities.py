@@ -815,7 +815,8 @@ class EntityStore:
 
         Without it, relations pointing at deleted entities are cleared on their holders.
         With ``owner`` (an integration identifier), only entities whose datasource names that
-        integration (see :func:`datasource_owner`) are deleted.
+        integration (see :func:`datasource_owner`) are deleted, dependents included: the
+        relations of the others pointing at deleted entities are cleared.
         Returns the identifiers of ``blueprint_id`` actually deleted.
         """
         async with self._db.write() as conn:
@@ -831,10 +832,11 @@ class EntityStore:
             frontier = set(doomed)
             await self._relations.before_lookups(conn)
             while delete_dependents and frontier:
-                dependents = await self._dependents(conn, frontier)
-                frontier = dependents - doomed
+                frontier = await self._dependents(conn, frontier) - doomed
+                if owner is not None:
+                    frontier = await self._owned(conn, frontier, owner)
                 doomed |= frontier
-            if not delete_dependents:
+            if not delete_dependents or owner is not None:
                 await self._clear_references(conn, doomed)
             by_blueprint: dict[str, list[str]] = {}
             for bp, identifier in doomed:
@@ -855,6 +857,18 @@ class EntityStore:
             rows = await self._relations.pointing_at(conn, bp, chunk)
             found.update((holder_bp, holder) for holder_bp, holder, _, _, _ in rows)
         return found
+
+    async def _owned(
+        self, conn: AsyncConnection, keys: set[tuple[str, str]], owner: str
+    ) -> set[tuple[str, str]]:
+        """The entities among ``keys`` whose datasource names the integration ``owner``."""
+        owned: set[tuple[str, str]] = set()
+        for bp, chunk in _key_chunks(keys):
+            columns = (_e.c.identifier, _e.c.datasource)
+            for identifier, datasource in await self._select_in(conn, columns, bp, chunk):
+                if datasource_owner(datasource) == owner:
+                    owned.add((bp, identifier))
+        return owned
 
     async def _clear_references(self, conn: AsyncConnection, doomed: set[tuple[str, str]]) -> None:
         holders: dict[tuple[str, str], list[RelationRow]] = {}
