@@ -140,6 +140,7 @@ ITEM = Item(
         "empty": "",
         "none": None,
         "flag": True,
+        "deployed": "2026-03-01T12:00:00+01:00",
     },
     relations={"owner": "t1", "deps": ["svc-b", "svc-c"]},
 )
@@ -205,6 +206,32 @@ ITEM = Item(
             ),
             False,
         ),
+        (
+            r(
+                "deployed",
+                "between",
+                {"from": "2026-03-01T11:00:00Z", "to": "2026-04-01T00:00:00Z"},
+            ),
+            True,
+        ),
+        (
+            r(
+                "deployed",
+                "between",
+                {"from": "2026-03-01T11:00:01Z", "to": "2026-04-01T00:00:00Z"},
+            ),
+            False,
+        ),
+        (
+            r(
+                "deployed",
+                "notBetween",
+                {"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z"},
+            ),
+            True,
+        ),
+        (r("s", "between", {"from": "2026-01-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"}), False),
+        (r("n", "between", {"from": "1970-01-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"}), False),
         (r("$updatedAt", ">", "2026-05-31T23:59:59+00:00"), True),
         (r("$updatedAt", "=", "2026-06-01T02:00:00+02:00"), True),
         (r("$datasource", "contains", "/svc/"), True),

@@ -11,6 +11,7 @@ and then decides with :func:`matches`, so the semantics live here, once, for eve
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -175,7 +176,10 @@ def matches(query: Query, get: Getter) -> bool:
 def _matches_one(rule: Rule | Query, get: Getter) -> bool:
     if isinstance(rule, Query):
         return matches(rule, get)
-    return _apply(rule.operator, get(rule.property, rule.is_relation), rule.value)
+    actual = get(rule.property, rule.is_relation)
+    if rule.operator in ("between", "notBetween") and rule.property not in _TIME_FIELDS:
+        actual = _moment(actual)  # a date-time property, or nothing between two moments
+    return _apply(rule.operator, actual, rule.value)
 
 
 def _is_empty(actual: Any) -> bool:
@@ -236,6 +240,15 @@ def _apply(operator: str, actual: Any, expected: Any) -> bool:
         case ">" | "<" | ">=" | "<=":
             return _compare(operator, actual, expected)
     raise AssertionError(operator)  # parse_query admits only OPERATORS
+
+
+def _moment(actual: Any) -> int | None:
+    """A property's ISO-8601 timestamp (with a zone) as epoch microseconds, as the meta
+    timestamps are held; None for anything else."""
+    if isinstance(actual, str):
+        with contextlib.suppress(InvalidInputError):
+            return from_iso(actual)
+    return None
 
 
 def _compare(operator: str, actual: Any, expected: Any) -> bool:
