@@ -61,6 +61,8 @@ async def test_blueprints(admin: httpx.AsyncClient) -> None:
     assert blueprint["schema"]["required"] == ["n"]
     assert set(blueprint["relations"]) == {"group", "parts"}
     assert_error(await admin.patch("/v1/blueprints/item", json={"identifier": "other"}), 422)
+    long_name = {"relations": {"r" * 101: {"target": "group"}}}
+    assert_error(await admin.patch("/v1/blueprints/item", json=long_name), 422)
 
     # PUT replaces the whole document
     put = await admin.put("/v1/blueprints/item", json={"title": "Thing"})

@@ -294,6 +294,12 @@ async def test_runs_kind_examples_and_ingest(admin: httpx.AsyncClient) -> None:
     second = {"eventId": "ev-1", "kindIdentifier": "team-1", "syncState": "syncing"}
     url = f"{metrics_url}/syncMetrics/resync/ev-1/kind/team-1"
     assert (await admin.put(url, json={"syncKindMetrics": second})).json() == {"ok": True}
+    # malformed ones are refused, as bad input, not as a server error
+    assert_error(await admin.post(logs_url, json={"logs": 5}), 422, "invalid_request")
+    not_a_list = {"syncKindsMetrics": {"eventId": "ev-1"}}
+    assert_error(await admin.post(f"{metrics_url}/syncMetrics", json=not_a_list), 422)
+    long_id = f"{metrics_url}/syncMetrics/resync/{'e' * 201}/kind/team-1"
+    assert_error(await admin.put(long_id, json={"syncKindMetrics": second}), 422)
     heartbeat = await admin.post(f"{metrics_url}/heartbeat", json={"eventId": "ev-1"})
     assert heartbeat.json() == {"ok": True}
     lake = await admin.post(

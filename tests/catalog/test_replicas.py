@@ -30,19 +30,29 @@ async def postgres_url() -> AsyncIterator[str]:
         await _drop_postgres_database(url)
 
 
-async def test_a_trigger_on_one_replica_reaches_a_subscriber_of_another(postgres_url: str, tmp_path: Path) -> None:
+async def test_a_trigger_on_one_replica_reaches_a_subscriber_of_another(
+    postgres_url: str, tmp_path: Path
+) -> None:
     first = CatalogSettings(port=0, data_dir=tmp_path / "a", database_url=postgres_url)
     async with running_catalog(first) as replica_a:
         creds = admin_credentials(replica_a)
         second = CatalogSettings(port=0, data_dir=tmp_path / "b", database_url=postgres_url)
         async with running_catalog(second) as replica_b:
-            assert not (tmp_path / "b" / "admin-credentials.json").exists()  # one admin per database
-            token = await token_for(replica_b.url, creds["clientId"], creds["clientSecret"])  # shared key
+            assert not (
+                tmp_path / "b" / "admin-credentials.json"
+            ).exists()  # one admin per database
+            token = await token_for(
+                replica_b.url, creds["clientId"], creds["clientSecret"]
+            )  # shared key
             headers = {"Authorization": f"Bearer {token}"}
             async with httpx.AsyncClient(headers=headers, timeout=30) as client:
-                created = await client.post(f"{replica_a.url}/v1/integration", json={"installationId": "shared"})
+                created = await client.post(
+                    f"{replica_a.url}/v1/integration", json={"installationId": "shared"}
+                )
                 assert created.status_code == 201
-                async with client.stream("GET", f"{replica_a.url}/v1/integration/shared/events") as stream:
+                async with client.stream(
+                    "GET", f"{replica_a.url}/v1/integration/shared/events"
+                ) as stream:
                     events = EventReader(stream)
                     assert (await events.next())["event"] == "ready"
                     patched = await client.patch(f"{replica_b.url}/v1/integration/shared", json={})

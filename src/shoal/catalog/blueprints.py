@@ -106,6 +106,10 @@ def _normalize_schema(identifier: str, schema: Any) -> JSONObject:
     return result
 
 
+_RELATION_NAME_MAX = 100
+"""The longest relation name (entity_relations.relation holds it)."""
+
+
 def _normalize_relations(identifier: str, relations: Any) -> JSONObject:
     if relations is None:
         return {}
@@ -114,6 +118,12 @@ def _normalize_relations(identifier: str, relations: Any) -> JSONObject:
         raise InvalidInputError(message)
     result: JSONObject = {}
     for name, relation in relations.items():
+        if not 1 <= len(name) <= _RELATION_NAME_MAX:
+            message = (
+                f"blueprint {identifier}: relation name {name[:40]!r} must be 1-"
+                f"{_RELATION_NAME_MAX} characters"
+            )
+            raise InvalidInputError(message)
         if not isinstance(relation, Mapping) or not isinstance(relation.get("target"), str):
             message = f"blueprint {identifier}: relation {name!r} needs a 'target' blueprint"
             raise InvalidInputError(message)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Request
 from shoal.catalog.api.deps import Caller, CatalogRoute, Services, ServicesDep, raw_tail
 from shoal.catalog.auth import Action, authorize
 from shoal.catalog.notify import Event
+from shoal.errors import InvalidInputError
 
 router = APIRouter(prefix="/v1/ingest", tags=["Ingest"], route_class=CatalogRoute)
 log = logging.getLogger("shoal.ingest")
@@ -17,10 +18,18 @@ log = logging.getLogger("shoal.ingest")
 AnyBody = Annotated[dict[str, Any], Body()]
 
 
+def _list(body: dict[str, Any], key: str) -> list[Any]:
+    value = body.get(key, [])
+    if not isinstance(value, list):
+        message = f"{key} must be a list"
+        raise InvalidInputError(message)
+    return value
+
+
 @router.post("/{identifier}/logs", summary="Integration log lines")
 async def logs(identifier: str, caller: Caller, body: AnyBody) -> dict[str, Any]:
     authorize(caller, Action.WRITE_INTEGRATION, identifier)
-    for line in body.get("logs", [])[:1000]:
+    for line in _list(body, "logs")[:1000]:
         if isinstance(line, dict):
             log.info("[%s] %s", identifier, str(line.get("message", ""))[:2000])
     return {"ok": True}
@@ -31,7 +40,7 @@ async def sync_metrics(
     identifier: str, caller: Caller, services: ServicesDep, body: AnyBody
 ) -> dict[str, Any]:
     authorize(caller, Action.WRITE_INTEGRATION, identifier)
-    for event in body.get("syncKindsMetrics", []):
+    for event in _list(body, "syncKindsMetrics"):
         if isinstance(event, dict) and isinstance(event.get("eventId"), str):
             key = str(event.get("kindIdentifier", event.get("kind", "?")))
             run = await services.store.integrations.record_kind_metrics(

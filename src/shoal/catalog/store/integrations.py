@@ -37,7 +37,7 @@ from shoal.catalog.ocean_runs import (
 from shoal.catalog.store import schema
 from shoal.catalog.store.database import Database
 from shoal.clock import from_iso, now_us
-from shoal.errors import ConflictError, NotFoundError
+from shoal.errors import ConflictError, InvalidInputError, NotFoundError
 from shoal.types import JSONObject
 
 __all__ = ["IntegrationStore"]
@@ -356,6 +356,10 @@ class IntegrationStore:
         self, identifier: str, event_id: str, kind_key: str, body: JSONObject
     ) -> JSONObject | None:
         """Store Ocean's metrics event; returns the Ocean run it updated, if any."""
+        for what, value, longest in (("event id", event_id, 200), ("kind", kind_key, 1000)):
+            if len(value) > longest:
+                message = f"the {what} {value[:40]!r}… is longer than {longest} characters"
+                raise InvalidInputError(message)
         now = now_us()
         table = schema.ingest_events
         async with self._db.control_write() as conn:
