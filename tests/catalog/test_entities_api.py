@@ -640,3 +640,36 @@ async def test_a_batch_never_stores_a_relation_to_an_entity_it_refused(
     for identifier in "abc":
         assert not await _exists(admin, "item", identifier)
     assert (await _get(admin, "item", "d"))["relations"]["parts"] == ["e"]
+
+
+async def test_creates_without_upsert_never_overwrite(admin: httpx.AsyncClient) -> None:
+    """Without `upsert`, an existing identifier is refused (409), checked in the write itself:
+    of concurrent creates of one identifier exactly one wins, and a bulk refuses per entity."""
+    await _blueprints(admin)
+    for attempt in range(3):
+        responses = await asyncio.gather(
+            *(
+                admin.post(
+                    "/v1/blueprints/group/entities",
+                    json={"identifier": f"g{attempt}", "properties": {"name": f"n{n}"}},
+                )
+                for n in range(6)
+            )
+        )
+        codes = sorted(response.status_code for response in responses)
+        assert codes == [201, 409, 409, 409, 409, 409], codes
+        taken = next(response for response in responses if response.status_code == 409)
+        assert_error(taken, 409, "identifier_taken")
+        winner = next(response for response in responses if response.status_code == 201)
+        stored = await _get(admin, "group", f"g{attempt}")
+        assert stored["properties"] == winner.json()["entity"]["properties"]
+
+    response = await _bulk(
+        admin, "group", [{"identifier": "g0"}, {"identifier": "new"}, {"identifier": "new"}], ""
+    )
+    assert response.status_code == 207
+    assert [(e["index"], e["statusCode"], e["error"]) for e in response.json()["errors"]] == [
+        (0, 409, "identifier_taken"),
+        (2, 409, "identifier_taken"),
+    ]
+    assert [e["identifier"] for e in response.json()["entities"]] == ["new"]

@@ -20,7 +20,7 @@ from shoal.catalog.auth import Action, Principal, Role, authorize
 from shoal.catalog.store import WriteOptions
 from shoal.catalog.store.entities import parse_search_body
 from shoal.clock import from_iso
-from shoal.errors import CatalogError, InvalidInputError, NotFoundError, PayloadTooLargeError
+from shoal.errors import CatalogError, InvalidInputError, PayloadTooLargeError
 from shoal.types import JSONObject
 
 router = APIRouter(prefix="/v1", tags=["Entities"], route_class=CatalogRoute)
@@ -65,12 +65,14 @@ def _check_bulk_size(services: Services, count: int) -> None:
 def _options(
     request: Request,
     caller: Principal,
+    upsert: str | None,
     merge: str | None,
     create_missing: str | None,
     validation_only: str | None,
 ) -> WriteOptions:
     authorize(caller, Action.WRITE_ENTITY)
     return WriteOptions(
+        create_only=not _flag(upsert, False),
         merge=_flag(merge, False),
         create_missing_related_entities=_flag(create_missing, False),
         validation_only=_flag(validation_only, False),
@@ -94,26 +96,10 @@ async def upsert_entity(
     create_missing_related_entities: Flag = None,
     validation_only: Flag = None,
 ) -> JSONResponse:
-    options = _options(request, caller, merge, create_missing_related_entities, validation_only)
+    options = _options(
+        request, caller, upsert, merge, create_missing_related_entities, validation_only
+    )
     body = await read_json(request)
-    if (
-        not _flag(upsert, False)
-        and isinstance(body, dict)
-        and isinstance(body.get("identifier"), str)
-    ):
-        try:
-            await services.store.entities.get(blueprint, body["identifier"])
-        except NotFoundError:
-            pass
-        else:
-            return JSONResponse(
-                {
-                    "ok": False,
-                    "error": "identifier_taken",
-                    "message": f"entity {body['identifier']!r} already exists; use upsert=true",
-                },
-                status_code=409,
-            )
     result = await services.store.entities.upsert(blueprint, [body], options)
     if result.errors:
         error = result.errors[0]
@@ -153,7 +139,9 @@ async def upsert_entities(
     validation_only: Flag = None,
 ) -> JSONResponse:
     """200 when every entity was stored, 207 with per-index `errors` otherwise."""
-    options = _options(request, caller, merge, create_missing_related_entities, validation_only)
+    options = _options(
+        request, caller, upsert, merge, create_missing_related_entities, validation_only
+    )
     body = await read_json(request)
     entities = body.get("entities") if isinstance(body, dict) else None
     if not isinstance(entities, list):
@@ -207,7 +195,7 @@ async def confirm_unchanged(
     the digest would not change (they are stamped as written, like an unchanged upsert); the
     client then upserts the others in full. The digest is shoal.content_digest.body_digest of
     the entity body; same flags and User-Agent as the bulk upsert it stands for."""
-    options = _options(request, caller, merge, create_missing_related_entities, None)
+    options = _options(request, caller, "true", merge, create_missing_related_entities, None)
     body = await read_json(request)
     items = body.get("entities") if isinstance(body, dict) else None
     if not isinstance(items, list) or not all(

@@ -40,7 +40,7 @@ from shoal.catalog.store.database import IN_LIST_CHUNK, Database, statement_size
 from shoal.catalog.store.relation_targets import RelationRow, Relations
 from shoal.clock import now_us
 from shoal.content_digest import body_digest, may_repeat, row_digester
-from shoal.errors import CatalogError, InvalidInputError, NotFoundError
+from shoal.errors import CatalogError, ConflictError, InvalidInputError, NotFoundError
 from shoal.types import JSONObject
 
 __all__ = ["BulkResult", "EntityStore", "WriteOptions"]
@@ -50,6 +50,8 @@ _e = schema.entities
 
 @dataclass(frozen=True, slots=True)
 class WriteOptions:
+    create_only: bool = False
+    """Refuse an entity that exists (``409 identifier_taken``) instead of updating it."""
     merge: bool = True
     create_missing_related_entities: bool = False
     validation_only: bool = False
@@ -555,7 +557,8 @@ class EntityStore:
 
         # 0. a body identical to the write that produced its row changes nothing but updatedAt:
         #    recognised by the row's content_hash alone, without reading, merging or validating
-        digests = _digests(bodies, _write_key(blueprint, options))
+        # (not for creates only: an identical body of an existing entity is refused)
+        digests = None if options.create_only else _digests(bodies, _write_key(blueprint, options))
         present: dict[str, str | None] | None = None
         same = plan.same
         if digests is None:
@@ -948,6 +951,11 @@ def _merge(
     merged: list[tuple[int, Entity, bool]] = []
     for index, identifier, entity_input in resolved:
         current = pending.get(identifier) or existing.get(identifier)
+        if options.create_only and current is not None:
+            message = f"entity {identifier!r} already exists; use upsert=true"
+            taken = ConflictError(message, code="identifier_taken")
+            plan.result.errors.append(_error(index, identifier, taken))
+            continue
         entity = merge_entity(current, entity_input, identifier, bp, merge=options.merge)
         try:
             validate_entity(entity, blueprint, validator, check)
