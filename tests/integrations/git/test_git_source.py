@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shutil
 import subprocess
@@ -219,6 +220,41 @@ async def test_a_broken_repository_fails_the_kind(tmp_path: Path) -> None:
     integration = create_integration(GitSettings.of([tmp_path], depth=1))
     with pytest.raises(GitError, match="broken"):
         _ = [page async for page in integration.fetch(REPOSITORY_KIND)]
+
+
+async def test_an_unreadable_codeowners_file_fails_the_kind(tmp_path: Path) -> None:
+    repo = GitRepo.init(tmp_path / "repo")
+    repo.commit({"CODEOWNERS": "* @acme/team\n"})
+    blob = repo.git("rev-parse", ":CODEOWNERS").strip()
+    (tmp_path / "repo" / ".git" / "objects" / blob[:2] / blob[2:]).unlink()  # a lost object
+    integration = create_integration(GitSettings.of([tmp_path], depth=1))
+    with pytest.raises(GitError, match="cat-file"):  # not "no codeowners": they would be deleted
+        _ = [page async for page in integration.fetch(CODEOWNER_KIND)]
+
+
+def test_a_directory_that_fails_to_list_fails_the_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    GitRepo.init(tmp_path / "a" / "repo").commit({"x.py": ""})
+    GitRepo.init(tmp_path / "b" / "repo").commit({"x.py": ""})
+    scandir = os.scandir
+
+    def failing(path: Any) -> Any:
+        if Path(path).name == "b":
+            raise OSError(errno.EIO, "Input/output error", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", failing)
+    with pytest.raises(SourceError, match=r"cannot list .*Input/output error"):
+        find_repositories([tmp_path], depth=2)
+
+    def refused(path: Any) -> Any:
+        if Path(path).name == "b":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refused)  # not ours to read: skipped, as it always is
+    assert [found.path.parent.name for found in find_repositories([tmp_path], depth=2)] == ["a"]
 
 
 async def test_handlers_discover_afresh_each_time(tmp_path: Path) -> None:

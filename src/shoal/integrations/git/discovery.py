@@ -57,9 +57,12 @@ def _subdirectories(directory: Path) -> list[Path]:
                 and not entry.name.startswith(".")
                 and entry.name not in _SKIPPED
             )
-    except OSError as exc:  # unreadable: a stable condition, reported but not fatal
+    except PermissionError as exc:  # unreadable to us: a stable condition, reported, not fatal
         log.warning("git integration: cannot list %s: %s", directory, exc)
         return []
+    except OSError as exc:  # an I/O error may pass: it must not look like fewer repositories
+        message = f"git integration: cannot list {directory}: {exc}"
+        raise SourceError(message) from exc
 
 
 def find_repositories(roots: Iterable[Path], depth: int) -> list[FoundRepository]:
@@ -67,7 +70,8 @@ def find_repositories(roots: Iterable[Path], depth: int) -> list[FoundRepository
 
     A root that does not exist or is not a directory raises :class:`~shoal.errors.SourceError`:
     a missing mount must fail the resync (no deletes), not look like zero repositories.
-    Directories that cannot be listed are logged and skipped.
+    Directories this process may not list are logged and skipped; any other error listing one
+    (EIO, ESTALE on a network mount) raises SourceError.
     """
     found: dict[Path, FoundRepository] = {}
     for root in roots:

@@ -152,12 +152,12 @@ class Repository:
         await git_each(self.path, *args, on_record=found.add, separator=b"\0")
         return found & set(paths)
 
-    async def read(self, path: str, limit: int = _MAX_FILE_BYTES) -> str | None:
-        """The first ``limit`` bytes of tracked file ``path``, or ``None`` if it has no blob."""
-        code, out = await git_output(
-            self.path, "cat-file", "blob", self._spec(path), ok=(0, 128), limit=limit
-        )
-        return out if code == 0 else None
+    async def read(self, path: str, limit: int = _MAX_FILE_BYTES) -> str:
+        """The first ``limit`` bytes of tracked file ``path``. Raises :class:`GitError` when
+        git cannot read its blob (a missing or corrupt object, a partial clone offline): an
+        unreadable file fails its kind, it does not look like an absent one."""
+        _, out = await git_output(self.path, "cat-file", "blob", self._spec(path), limit=limit)
+        return out
 
     async def size_kb(self) -> int:
         """The disk size of the object database in KiB (loose + packed objects)."""
