@@ -673,3 +673,28 @@ async def test_creates_without_upsert_never_overwrite(admin: httpx.AsyncClient) 
         (2, 409, "identifier_taken"),
     ]
     assert [e["identifier"] for e in response.json()["entities"]] == ["new"]
+
+
+async def test_a_merge_drops_what_the_blueprint_no_longer_defines(
+    admin: httpx.AsyncClient,
+) -> None:
+    await _blueprints(admin)
+    await _bulk(admin, "group", [{"identifier": "g1"}])
+    body = {"identifier": "i1", "properties": {"color": "red", "note": "x"},
+            "relations": {"group": "g1", "parts": []}}  # fmt: skip
+    assert (await _bulk(admin, "item", [body])).status_code == 200
+    blueprint = (await admin.get("/v1/blueprints/item")).json()["blueprint"]
+    del blueprint["schema"]["properties"]["note"]
+    del blueprint["relations"]["group"]
+    patched = await admin.patch(
+        "/v1/blueprints/item",
+        json={"schema": blueprint["schema"], "relations": blueprint["relations"]},
+    )
+    assert patched.status_code == 200, patched.text
+
+    # a resync's merge into the entity is not refused for what it no longer may hold
+    again = await _bulk(admin, "item", [{"identifier": "i1", "properties": {"color": "blue"}}])
+    assert again.status_code == 200, again.text
+    stored = await _get(admin, "item", "i1")
+    assert stored["properties"] == {"color": "blue"}
+    assert stored["relations"] == {"parts": []}

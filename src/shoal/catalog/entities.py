@@ -217,22 +217,30 @@ def _parse_relation(name: str, value: Any) -> Any:
 
 
 def merge_entity(
-    current: Entity | None, incoming: EntityInput, identifier: str, blueprint: str, *, merge: bool
+    current: Entity | None,
+    incoming: EntityInput,
+    identifier: str,
+    blueprint: JSONObject,
+    *,
+    merge: bool,
 ) -> Entity:
     """The entity that results from writing ``incoming`` (fully resolved) over ``current``.
 
     With ``merge`` (Ocean's default) only supplied properties and relations change; without it
     the entity is replaced. ``title``, ``icon`` and ``team`` are overwritten when supplied.
+    Properties and relations that ``blueprint`` no longer defines are not kept from
+    ``current``: the write drops them (else every merge into the entity would be refused).
     """
     if current is not None and merge:  # a copy of current (dataclasses.replace, spelled out)
+        defined, related = blueprint["schema"]["properties"], blueprint["relations"]
         result = Entity(
             current.blueprint,
             current.identifier,
             current.title,
             current.icon,
             list(current.team),
-            dict(current.properties),
-            dict(current.relations),
+            {k: v for k, v in current.properties.items() if k in defined},
+            {k: v for k, v in current.relations.items() if k in related},
             current.datasource,
             current.created_at,
             current.updated_at,
@@ -240,7 +248,7 @@ def merge_entity(
             current.updated_by,
         )
     else:
-        result = Entity(blueprint, identifier)
+        result = Entity(blueprint["identifier"], identifier)
     if current is not None:
         result.created_at, result.created_by = current.created_at, current.created_by
     if incoming.has("title"):

@@ -956,7 +956,7 @@ def _merge(
             taken = ConflictError(message, code="identifier_taken")
             plan.result.errors.append(_error(index, identifier, taken))
             continue
-        entity = merge_entity(current, entity_input, identifier, bp, merge=options.merge)
+        entity = merge_entity(current, entity_input, identifier, blueprint, merge=options.merge)
         try:
             validate_entity(entity, blueprint, validator, check)
         except CatalogError as exc:
