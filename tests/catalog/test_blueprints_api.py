@@ -90,6 +90,15 @@ async def test_blueprints(admin: httpx.AsyncClient) -> None:
     assert_error(await admin.put("/v1/blueprints/missing", json={"title": "x"}), 404, "not_found")
     assert_error(await admin.delete("/v1/blueprints/missing"), 404, "not_found")
 
+    # nor while another blueprint's relation targets it
+    await create_blueprint(admin, {"identifier": "team"})
+    await create_blueprint(admin, {"identifier": "app", "relations": {"owner": {"target": "team"}}})
+    refused = await admin.delete("/v1/blueprints/team")
+    assert_error(refused, 409, "has_dependents")
+    assert "relation 'owner' of blueprint 'app'" in refused.json()["message"]
+    assert (await admin.patch("/v1/blueprints/app", json={"relations": {}})).status_code == 200
+    assert (await admin.delete("/v1/blueprints/team")).status_code == 200
+
     dangling = {"identifier": "orphan", "relations": {"parent": {"target": "nowhere"}}}
     assert_error(await admin.post("/v1/blueprints", json=dangling), 422, "invalid_request")
     assert_error(await admin.get("/v1/blueprints/orphan"), 404)  # nothing half-created

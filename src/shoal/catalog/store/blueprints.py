@@ -148,6 +148,15 @@ class BlueprintStore:
             if count:
                 message = f"blueprint {identifier!r} still has {count} entities; delete them first"
                 raise ConflictError(message, code="has_dependents")
+            for row in await conn.execute(select(_t).where(_t.c.identifier != identifier)):
+                other = _to_json(row)
+                for name, relation in other["relations"].items():
+                    if relation["target"] == identifier:
+                        message = (
+                            f"blueprint {identifier!r} is the target of relation {name!r} of "
+                            f"blueprint {other['identifier']!r}; remove that relation first"
+                        )
+                        raise ConflictError(message, code="has_dependents")
             await conn.execute(delete(_t).where(_t.c.identifier == identifier))
 
     async def created_by(self, identifier: str) -> str | None:
