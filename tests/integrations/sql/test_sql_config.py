@@ -88,6 +88,26 @@ def test_mistakes_are_config_errors(data: dict[str, object], message: str) -> No
         SqlConfig.parse(data)
 
 
+@pytest.mark.parametrize("password", ["s3cr@tHost", "p@ss:word99"])
+def test_a_password_that_breaks_the_url_is_refused_without_showing_it(password: str) -> None:
+    data = {"url": f"postgresql://catalog:{password}@db:5432/inventory", "kinds": ONE}
+    with pytest.raises(ConfigError, match="percent-encoded") as refused:
+        SqlConfig.parse(data)
+    assert password not in str(refused.value) and "tHost" not in str(refused.value)
+    assert "word99" not in str(refused.value)
+
+
+def test_a_password_given_apart_from_the_url() -> None:
+    config = SqlConfig.parse(
+        {"url": "postgresql://catalog@db:5432/inventory", "password": "p@ss:w/rd", "kinds": ONE}
+    )
+    url = config.engine_url
+    assert (url.username, url.password, url.host, url.database) == (
+        "catalog", "p@ss:w/rd", "db", "inventory",
+    )  # fmt: skip
+    assert "p@ss" not in repr(config)
+
+
 def test_missing_file_env_and_variables(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SHOAL_SQL_CONFIG is not set"):
         SqlConfig.from_env({})

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Final
 
-from pydantic import Field, PositiveInt, StringConstraints, field_validator
+from pydantic import Field, PositiveInt, SecretStr, StringConstraints, field_validator
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -42,10 +42,16 @@ ASYNC_DRIVERS: Final = {
 
 def async_url(url: str) -> URL:
     """``url`` as a SQLAlchemy URL with an asyncio driver; :class:`ConfigError` if impossible."""
+    unparsable = (
+        "sql config: url is not a SQLAlchemy database URL (a password with @, : or / in it "
+        "must be percent-encoded there, or given as password)"
+    )
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise ConfigError("sql config: url is not a SQLAlchemy database URL") from None
+    except (ArgumentError, ValueError):  # not echoed: it may hold a password
+        raise ConfigError(unparsable) from None
+    if "@" in (parsed.host or ""):  # an unencoded @ in the password: the rest went to the host
+        raise ConfigError(unparsable)
     if "+" not in parsed.drivername and parsed.drivername in ASYNC_DRIVERS:
         parsed = parsed.set(drivername=ASYNC_DRIVERS[parsed.drivername])
     shown = parsed.render_as_string(hide_password=True)
@@ -79,6 +85,8 @@ class SqlConfig(YamlConfig):
     config_env: ClassVar[str] = CONFIG_ENV
 
     url: str
+    password: SecretStr | None = None
+    """The database password, when not in ``url`` (where it must be percent-encoded)."""
     page_size: PositiveInt = 1000
     kinds: Annotated[dict[KindName, KindQuery], Field(min_length=1)]
 
@@ -90,8 +98,11 @@ class SqlConfig(YamlConfig):
 
     @property
     def engine_url(self) -> URL:
-        """:attr:`url` with its asyncio driver."""
-        return async_url(self.url)
+        """:attr:`url` with its asyncio driver (and :attr:`password`, if given)."""
+        url = async_url(self.url)
+        if self.password is not None:
+            url = url.set(password=self.password.get_secret_value())
+        return url
 
     def __repr_args__(self) -> Any:  # never show the password
         for name, value in super().__repr_args__():
