@@ -43,9 +43,12 @@ def test_yaml_config(tmp_path: Path) -> None:
         _Config.from_env({})
     with pytest.raises(ConfigError, match=r"^cannot read the demo config "):
         _Config.from_yaml(tmp_path / "missing.yaml", {})
-    path.write_text("kinds: [", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"^the demo config .* is not valid YAML: "):
+    path.write_text("kinds:\n  a: [\n  b: 1\n", encoding="utf-8")
+    with pytest.raises(
+        ConfigError, match=r"^the demo config .* is not valid YAML: line 3, "
+    ) as bad:
         _Config.from_yaml(path, {})
+    assert "\n" not in str(bad.value)  # one line, without PyYAML's excerpt of the file
     with pytest.raises(ConfigError) as caught:
         _Config.parse({"kinds": {"-a": {"pageSize": "x", "extra": 1}}})
     assert "\n" not in str(caught.value)

@@ -63,6 +63,14 @@ def expand_env(value: Any, environ: Mapping[str, str], where: str = "config") ->
     return value
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """What is wrong with a YAML text, on one line (without the excerpt PyYAML quotes)."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {error.problem}"
+    return " ".join(str(error).split())
+
+
 class ConfigModel(BaseModel):
     """A part of a configuration file: camelCase keys, frozen, unknown keys are errors.
 
@@ -110,7 +118,8 @@ class YamlConfig(ConfigModel):
         except OSError as exc:
             raise ConfigError(f"cannot read the {cls.config_name} {path}: {exc}") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"the {cls.config_name} {path} is not valid YAML: {exc}") from None
+            message = f"the {cls.config_name} {path} is not valid YAML: {_yaml_problem(exc)}"
+            raise ConfigError(message) from None
         return cls.parse(expand_env(data, env, str(path)), str(path))
 
     @classmethod
