@@ -45,7 +45,7 @@ def test_yaml_config(tmp_path: Path) -> None:
         _Config.from_yaml(tmp_path / "missing.yaml", {})
     path.write_text("kinds:\n  a: [\n  b: 1\n", encoding="utf-8")
     with pytest.raises(
-        ConfigError, match=r"^the demo config .* is not valid YAML: line 3, "
+        ConfigError, match=r"^the demo config .* is not valid YAML: line 4, "
     ) as bad:
         _Config.from_yaml(path, {})
     assert "\n" not in str(bad.value)  # one line, without PyYAML's excerpt of the file
