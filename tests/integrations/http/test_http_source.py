@@ -122,6 +122,25 @@ async def test_auth(auth: dict[str, str], scheme: str | None, api: FakeApi, base
         assert len((await fetch(config))[0]) == 25
 
 
+async def test_has_more_path_follows_jq_truth(api: FakeApi, base_url: str) -> None:
+    # 0 is true in jq (only false and null are not): the list ends at its empty page
+    kind = {**STYLES["page"], "pagination": {"type": "page", "size": 10, "hasMorePath": "0"}}
+    pages = await fetch(make_config(base_url, kind))
+    assert [item for page in pages for item in page] == api.users
+
+
+async def test_a_403_with_retry_after_is_a_rate_limit_and_retried(
+    api: FakeApi, base_url: str
+) -> None:
+    api.fail("page", 403, after=1, retry_after="0")
+    pages = await fetch(make_config(base_url, STYLES["page"]))
+    assert [item for page in pages for item in page] == api.users
+    api.fail("single", 403)  # without it, a 403 is a refusal: no retry
+    with pytest.raises(SourceError, match="HTTP 403"):
+        await fetch(make_config(base_url, STYLES["single"]))
+    assert len(api.requests("single")) == 1
+
+
 async def test_429_waits_what_retry_after_asks_then_continues(api: FakeApi, base_url: str) -> None:
     api.fail("page", 429, after=1, retry_after="1")
     started = time.monotonic()

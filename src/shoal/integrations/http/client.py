@@ -78,6 +78,12 @@ def _shown(url: httpx.URL, masked: frozenset[str]) -> str:
     return f"{shown}?{query}"
 
 
+def _retried(response: httpx.Response) -> bool:
+    """429 and 5xx, and a 403 that says when to come back (GitHub's secondary rate limit)."""
+    status = response.status_code
+    return status in _RETRIED or (status == 403 and "Retry-After" in response.headers)
+
+
 def _preview(response: httpx.Response) -> str:
     text = " ".join(response.text[:_BODY_PREVIEW].split())
     return f": {text}" if text else ""
@@ -168,7 +174,7 @@ class ApiClient:
                 if response.is_success:
                     return response
                 problem = f"HTTP {response.status_code}{_preview(response)}"
-                if response.status_code not in _RETRIED:
+                if not _retried(response):
                     if response.is_redirect:
                         problem += f" (redirect to {response.headers.get('Location')} not followed)"
                     raise SourceError(f"{what}: {problem}")

@@ -118,8 +118,10 @@ async def _numbered(
             return
         yield items
         more = style.has_more_path
-        if more is not None and not pager.evaluate(more, body, "hasMorePath"):
-            return
+        if more is not None:
+            has_more = pager.evaluate(more, body, "hasMorePath")
+            if has_more is None or has_more is False:  # jq's truth: 0, "" and [] are true
+                return
         position += 1 if isinstance(style, PagePagination) else len(items)
 
 
