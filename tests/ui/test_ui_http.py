@@ -102,6 +102,17 @@ async def test_sign_in_sets_a_strict_cookie_the_api_accepts_and_sign_out_clears_
         assert page.status_code == 200
         assert 'id="user-role">admin<' in page.text
         assert (await client.get("/v1/integration")).status_code == 200  # the cookie is a token
+        # ... to read only: another page on this site could make the browser send it with a
+        # form or a plain-text request; writes go through the UI's CSRF-checked forms
+        forged = await client.post(
+            "/v1/blueprints",
+            content=b'{"identifier": "forged"}',
+            headers={"Content-Type": "text/plain"},
+        )
+        assert forged.status_code == 401
+        assert forged.json()["error"] == "unauthorized"
+        assert "may only read" in forged.json()["message"]
+        assert (await client.get("/v1/blueprints/forged")).status_code == 404
 
         assert_forbidden(await client.post("/ui/logout", data={}))
         out = await client.post("/ui/logout", data={"csrf_token": csrf_of(page.text)})

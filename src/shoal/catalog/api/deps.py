@@ -99,13 +99,23 @@ async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     services = get_services(request)
-    token = (
-        credentials.credentials if credentials is not None else request.cookies.get("shoal_token")
-    )
+    if credentials is not None:
+        return verify_token(services.signing_key, credentials.credentials)
+    token = request.cookies.get(SESSION_COOKIE)
     if not token:
         message = "missing access token: send 'Authorization: Bearer <token>'"
         raise UnauthorizedError(message)
+    if request.method not in _COOKIE_METHODS:
+        # A browser sends the cookie with any page's form or simple request to this site:
+        # the UI's own pages read through the API, and write through its forms (CSRF-checked).
+        message = "a UI session may only read through the API: send 'Authorization: Bearer <token>'"
+        raise UnauthorizedError(message)
     return verify_token(services.signing_key, token)
+
+
+SESSION_COOKIE = "shoal_token"
+"""The UI's session cookie: a signed access token (see :mod:`shoal.catalog.ui.session`)."""
+_COOKIE_METHODS = frozenset({"GET", "HEAD"})
 
 
 Caller = Annotated[Principal, Depends(current_principal)]

@@ -8,11 +8,10 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from shoal.catalog.api.deps import ServicesDep
+from shoal.catalog.api.deps import SESSION_COOKIE, ServicesDep
 from shoal.catalog.auth import Role, issue_token, verify_token
 from shoal.catalog.ui.render import PageRoute, redirect, render, static_file
 from shoal.catalog.ui.session import (
-    SESSION_COOKIE,
     SubmittedForm,
     clear_session,
     csrf_token,

@@ -19,7 +19,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from shoal.catalog.api.deps import get_services
+from shoal.catalog.api.deps import SESSION_COOKIE, get_services
 from shoal.catalog.auth import TOKEN_TTL_SECONDS, Action, Principal, Role, verify_token
 from shoal.errors import ForbiddenError, UnauthorizedError
 
@@ -39,7 +39,6 @@ __all__ = [
     "submitted_login_form",
 ]
 
-SESSION_COOKIE = "shoal_token"
 NONCE_COOKIE = "shoal_login_nonce"
 CSRF_FIELD = "csrf_token"
 _CSRF_CONTEXT = b"shoal-ui-csrf\x00"
