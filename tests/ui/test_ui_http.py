@@ -121,6 +121,18 @@ async def test_sign_in_sets_a_strict_cookie_the_api_accepts_and_sign_out_clears_
         assert (await client.get("/ui/data-sources")).status_code == 303
 
 
+async def test_a_form_over_the_body_limit_is_refused_before_it_is_read(
+    catalog: RunningCatalog,
+) -> None:
+    # anyone may post the sign-in form: its size is checked before anything else
+    limit = catalog.settings.max_body_bytes
+    async with httpx.AsyncClient(base_url=catalog.url) as client:
+        huge = await client.post("/ui/login", data={"clientId": "x" * (limit + 1)})
+        assert huge.status_code == 413
+        many = await client.post("/ui/login", data={f"f{n}": "x" for n in range(200)})
+        assert many.status_code == 400, many.text
+
+
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/v1/x"])
 async def test_sign_in_only_returns_to_ui_pages(catalog: RunningCatalog, target: str) -> None:
     creds = admin_credentials(catalog)

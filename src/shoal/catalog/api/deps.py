@@ -129,7 +129,7 @@ _JSON_KEY = "shoal.json_body"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-async def _read_body(request: Request) -> bytes:
+async def read_body(request: Request) -> bytes:
     """The raw body, refused with 413 above ``max_body_bytes`` (checked before reading it)."""
     limit = get_services(request).settings.max_body_bytes
     message = f"the request body is over the {limit} byte limit"
@@ -200,7 +200,7 @@ def _check_depth(value: Any) -> None:
 async def read_json(request: Request) -> Any:
     """The request body through :func:`parse_json`, parsed once per request."""
     if _JSON_KEY not in request.scope:
-        request.scope[_JSON_KEY] = parse_json(await _read_body(request))
+        request.scope[_JSON_KEY] = parse_json(await read_body(request))
     return request.scope[_JSON_KEY]
 
 
@@ -227,7 +227,7 @@ class CatalogRoute(APIRoute):
                 message = "query parameters may not contain the NUL character"
                 raise InvalidInputError(message)
             if request.method in _BODY_METHODS:
-                body = await _read_body(request)
+                body = await read_body(request)
                 content_type = request.headers.get("content-type", "")
                 if body and (not content_type or "json" in content_type):
                     await read_json(request)

@@ -19,7 +19,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from shoal.catalog.api.deps import SESSION_COOKIE, get_services
+from shoal.catalog.api.deps import SESSION_COOKIE, get_services, read_body
 from shoal.catalog.auth import TOKEN_TTL_SECONDS, Action, Principal, Role, verify_token
 from shoal.errors import ForbiddenError, UnauthorizedError
 
@@ -103,10 +103,20 @@ class SubmittedForm:
         return value if isinstance(value, str) else ""
 
 
+async def _posted_form(request: Request) -> FormData:
+    """The POSTed form, read within the catalog's body limit (413 above it), without files and
+    with a few dozen fields at most: read before the CSRF check, so anyone can send one."""
+    await read_body(request)  # the form is parsed from the body read here
+    return await request.form(max_files=0, max_fields=_MAX_FORM_FIELDS)
+
+
+_MAX_FORM_FIELDS = 50
+
+
 async def submitted_form(request: Request) -> SubmittedForm:
     """A POSTed form of a signed-in user whose CSRF token is valid (403 otherwise)."""
     key = get_services(request).signing_key
-    form = await request.form()
+    form = await _posted_form(request)
     token = request.cookies.get(SESSION_COOKIE)
     if not csrf_valid(key, token, form.get(CSRF_FIELD)):
         raise ForbiddenError(_BAD_CSRF)
@@ -117,7 +127,7 @@ async def submitted_form(request: Request) -> SubmittedForm:
 async def submitted_login_form(request: Request) -> FormData:
     """The login form, whose CSRF token is bound to the nonce cookie set with the form."""
     key = get_services(request).signing_key
-    form = await request.form()
+    form = await _posted_form(request)
     if not csrf_valid(key, request.cookies.get(NONCE_COOKIE), form.get(CSRF_FIELD)):
         raise ForbiddenError(_BAD_CSRF)
     return form
