@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from shoal.catalog.server import running_catalog
@@ -60,3 +61,34 @@ async def test_a_trigger_on_one_replica_reaches_a_subscriber_of_another(
                     event = await events.next(within=5)
                     assert event["event"] == "resync-request"
                     assert event["data"]["source"] == "api"
+
+
+async def test_a_run_too_large_to_notify_reaches_another_replica_whole(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    # NOTIFY carries 8000 bytes at most: a run of 250 kinds is cut short on the way, and the
+    # other replica reads it whole from the database before streaming it
+    first = CatalogSettings(port=0, data_dir=tmp_path / "a", database_url=postgres_url)
+    second = CatalogSettings(port=0, data_dir=tmp_path / "b", database_url=postgres_url)
+    async with running_catalog(first) as replica_a, running_catalog(second) as replica_b:
+        creds = admin_credentials(replica_a)
+        token = await token_for(replica_a.url, creds["clientId"], creds["clientSecret"])
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+            await client.post(f"{replica_a.url}/v1/integration", json={"installationId": "big"})
+            async with client.stream("GET", f"{replica_b.url}/v1/integration/big/events") as stream:
+                events = EventReader(stream)
+                assert (await events.next())["event"] == "ready"
+                run = {
+                    "startedAt": "2026-01-01T00:00:00Z",
+                    "status": "running",
+                    "kinds": [{"kind": f"kind-number-{n}", "fetched": n} for n in range(250)],
+                }
+                reported = await client.put(f"{replica_a.url}/v1/integration/big/runs/r1", json=run)
+                assert reported.status_code == 200, reported.text
+                event = await events.next(within=5)
+                while event["event"] != "run":
+                    event = await events.next(within=5)
+                assert event["data"]["id"] == "r1"
+                assert len(event["data"]["kinds"]) == 250
+                assert len(orjson.dumps(event["data"])) > 8000

@@ -33,6 +33,9 @@ class Event:
     name: str  # "resync-request" | "run" | "state"
     id: str | None
     data: dict[str, Any]
+    partial: bool = False
+    """From another replica, cut to ``id``, ``status`` and ``integration`` (NOTIFY carries at
+    most 8000 bytes): a subscriber reads the rest from the store."""
 
     def encode(self) -> bytes:
         """The event in the ``text/event-stream`` wire format."""
@@ -78,7 +81,7 @@ class EventHub:
         self._deliver(event)
         if self._connection is None:
             return
-        payload = {
+        payload: dict[str, Any] = {
             "origin": self._origin,
             "integration": event.integration,
             "name": event.name,
@@ -88,6 +91,7 @@ class EventHub:
         encoded = orjson.dumps(payload).decode()
         if len(encoded) > _NOTIFY_LIMIT:
             payload["data"] = {k: event.data.get(k) for k in ("id", "status", "integration")}
+            payload["partial"] = True
             encoded = orjson.dumps(payload).decode()
         try:
             # one asyncpg connection runs one statement at a time: publishers take turns
@@ -101,7 +105,13 @@ class EventHub:
         if message.get("origin") == self._origin:
             return
         self._deliver(
-            Event(message["integration"], message["name"], message["id"], message["data"])
+            Event(
+                message["integration"],
+                message["name"],
+                message["id"],
+                message["data"],
+                partial=bool(message.get("partial")),
+            )
         )
 
     async def run(self) -> None:

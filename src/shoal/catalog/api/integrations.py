@@ -16,7 +16,7 @@ from shoal.catalog.auth import Action, Principal, authorize
 from shoal.catalog.integrations import ResyncRequest, pending_request
 from shoal.catalog.notify import Event
 from shoal.clock import to_iso
-from shoal.errors import ForbiddenError, InvalidInputError
+from shoal.errors import ForbiddenError, InvalidInputError, NotFoundError
 
 router = APIRouter(prefix="/v1/integration", tags=["Integrations"], route_class=CatalogRoute)
 
@@ -210,7 +210,22 @@ async def _event_stream(
             except TimeoutError:
                 yield b": keepalive\n\n"
                 continue
+            if event.partial:
+                event = await _completed(services, event)
             yield event.encode()
+
+
+async def _completed(services: Services, event: Event) -> Event:
+    """A run event another replica had to cut short, whole again from the store (as it is now:
+    as new as the event, or newer)."""
+    run_id = event.data.get("id")
+    if event.name != "run" or not isinstance(run_id, str):
+        return event
+    try:
+        run = await services.store.integrations.get_run(event.integration, run_id)
+    except NotFoundError:
+        return event
+    return Event(event.integration, event.name, event.id, run)
 
 
 # --- run history (Shoal) ---------------------------------------------------------------------
