@@ -49,6 +49,14 @@ async def test_bad_input_is_one_line_and_non_zero(tmp_path: Path) -> None:
     assert len(err.strip().splitlines()) == 1
     code, _, err = await shoal("serve", "--database-url", "mysql://nope")
     assert code == 1 and err.strip().splitlines()[-1].startswith("shoal: unsupported database URL")
+    for url, problem in (
+        ("postgresql+psycopg://admin:S3cret@h/db", "unsupported database URL"),
+        ("postgresql://admin:S3cret@127.0.0.1:port/db", "cannot be parsed"),
+        ("postgresql://admin:S3cret@127.0.0.1:1/db", "cannot open the database"),
+    ):
+        code, _, err = await shoal("serve", "--database-url", url)
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert problem in err and "S3cret" not in err
     code, _, err = await shoal("serve", "--database-url", "sqlite://")
     assert code == 1 and err.strip().splitlines()[-1].startswith(
         "shoal: an in-memory SQLite database cannot hold a catalog"

@@ -62,8 +62,17 @@ def normalize_database_url(url: str) -> str:
             return "postgresql+asyncpg://" + url.removeprefix(prefix)
     if url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         return url
-    message = f"unsupported database URL {url!r}: use sqlite:///path.db or postgresql://…"
+    message = f"unsupported database URL {_shown(url)}: use sqlite:///path.db or postgresql://…"
     raise ConfigError(message)
+
+
+def _shown(url: str) -> str:
+    """``url`` as errors show it: without its password (only its scheme, if it cannot be
+    parsed)."""
+    try:
+        return repr(make_url(url).render_as_string(hide_password=True))
+    except (exc.ArgumentError, ValueError):
+        return f"{url.partition(':')[0]}:…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +380,11 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 async def open_database(url: str) -> Database:
     """Connect and migrate. SQLite files (and their folder) are created when missing."""
     url = normalize_database_url(url)
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except (exc.ArgumentError, ValueError):  # a port that is not a number, say
+        message = f"the database URL {_shown(url)} cannot be parsed"
+        raise ConfigError(message) from None
     if parsed.get_backend_name() == "sqlite":
         if (
             not parsed.database
@@ -391,7 +404,7 @@ async def open_database(url: str) -> Database:
     database = Database(engine)
     try:
         await database.migrate()
-    except (OSError, exc.OperationalError, exc.InterfaceError) as error:
+    except (OSError, exc.DBAPIError) as error:  # unreachable, refused, no such database...
         await database.close()
         shown = parsed.render_as_string(hide_password=True)
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
