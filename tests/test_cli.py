@@ -12,7 +12,7 @@ import orjson
 from shoal.catalog.server import running_catalog
 from shoal.catalog.settings import CatalogSettings
 from shoal.tuning import YOUNG_THRESHOLD
-from tests.conftest import token_for
+from tests.conftest import admin_credentials, token_for
 
 
 async def shoal(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -98,3 +98,20 @@ async def test_integration_run_tunes_the_garbage_collector(tmp_path: Path) -> No
     threshold, frozen = orjson.loads(seen.read_bytes())
     assert threshold == YOUNG_THRESHOLD
     assert frozen > 0
+
+
+async def test_a_first_start_that_cannot_store_the_admin_credential_leaves_none(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.write_text("a file where the data dir should be")  # a volume mounted wrong
+    database = f"sqlite:///{tmp_path / 'c.db'}"
+    code, _, _ = await shoal(
+        "serve", "--port", "0", "--data-dir", str(data_dir), "--database-url", database
+    )
+    assert code != 0
+    data_dir.unlink()  # fixed: the next start creates the credential, and its file, again
+    settings = CatalogSettings(port=0, data_dir=data_dir, database_url=database)
+    async with running_catalog(settings) as catalog:
+        creds = admin_credentials(catalog)  # reads admin-credentials.json
+        assert await token_for(catalog.url, creds["clientId"], creds["clientSecret"])

@@ -41,13 +41,19 @@ ADMIN_CREDENTIALS_FILE = "admin-credentials.json"
 
 
 async def ensure_admin_credential(store: Store, data_dir: Path) -> Path | None:
-    """On first start, create an admin credential and store it in a 0600 file."""
+    """On first start, create an admin credential and store it in a 0600 file; if the file
+    cannot be written, the credential is withdrawn (the next start creates one again) rather
+    than left for nobody to know."""
     if await store.credentials.count():
         return None
     client_id, secret = await store.credentials.create(
         Role.ADMIN, description="created on first start"
     )
-    return await asyncio.to_thread(_write_credential_file, data_dir, client_id, secret)
+    try:
+        return await asyncio.to_thread(_write_credential_file, data_dir, client_id, secret)
+    except BaseException:
+        await asyncio.shield(store.credentials.delete(client_id))
+        raise
 
 
 def _write_credential_file(data_dir: Path, client_id: str, secret: str) -> Path:

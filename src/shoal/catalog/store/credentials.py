@@ -51,6 +51,10 @@ class CredentialStore:
             )
         return client_id, secret
 
+    async def delete(self, client_id: str) -> None:
+        async with self._db.control_write() as conn:
+            await conn.execute(_c.delete().where(_c.c.client_id == client_id))
+
     async def authenticate(self, client_id: object, client_secret: object) -> Principal:
         message = "invalid clientId or clientSecret"
         if not isinstance(client_id, str) or not isinstance(client_secret, str):
