@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from urllib.parse import quote_plus
 
 import httpx
+import pytest
 
-from shoal.catalog.server import RunningCatalog
+from shoal.catalog.server import RunningCatalog, free_port
 from tests.catalog.helpers import (
     OCEAN_BODY,
     EventReader,
@@ -341,3 +343,18 @@ async def test_silent_run_is_marked_failed(admin: httpx.AsyncClient) -> None:
     # a late report from the silent run does not revive it
     late = await admin.put(f"{base}/silent", json=_run("running", iso()))
     assert late.json()["run"]["status"] == "failed"
+
+
+async def test_webhook_failures_are_logged_without_the_urls_secrets(
+    admin: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # nothing listens there: the delivery fails and is logged
+    secret_url = f"http://hook:pa55word@127.0.0.1:{free_port()}/resync?token=t0ken"
+    destination = {"changelogDestination": {"type": "WEBHOOK", "url": secret_url}}
+    await create_integration(admin, "hooked", **destination)
+    caplog.set_level(logging.WARNING, logger="shoal.webhooks")
+    assert (await admin.patch("/v1/integration/hooked", json={})).status_code == 200
+    async with asyncio.timeout(10):
+        while "webhook http://127.0.0.1" not in caplog.text:
+            await asyncio.sleep(0.05)
+    assert "pa55word" not in caplog.text and "t0ken" not in caplog.text

@@ -125,7 +125,7 @@ class EventHub:
         while True:
             try:
                 await self._listen(asyncpg)
-            except (OSError, asyncpg.PostgresError):
+            except Exception:  # lost, refused, or a driver error: listening must go on
                 log.exception("LISTEN connection lost; reconnecting")
                 await asyncio.sleep(1)
             finally:

@@ -57,27 +57,37 @@ class WebhookDispatcher:
             url = destination.get("url") if isinstance(destination, dict) else None
             if destination.get("type") != "WEBHOOK" or not isinstance(url, str):
                 return
+            shown = _shown(url)
             for attempt in range(_ATTEMPTS):
                 try:
                     response = await client.post(url, json=request.to_json())
                 except httpx.ReadTimeout:
                     break  # sent; the receiver is busy running the resync
                 except httpx.TransportError as exc:
-                    log.warning("webhook %s for %s failed: %s", url, request.integration, exc)
+                    log.warning("webhook %s for %s failed: %s", shown, request.integration, exc)
                 else:
                     if response.status_code not in _NOT_DELIVERED:
                         # Ocean runs the resync inside the request: a 500 there is a resync that
                         # failed or was aborted by a newer one, and re-sending would abort again
                         if response.status_code >= 400:
-                            log.warning("webhook %s answered %s", url, response.status_code)
+                            log.warning("webhook %s answered %s", shown, response.status_code)
                         break
-                    log.warning("webhook %s answered %s", url, response.status_code)
+                    log.warning("webhook %s answered %s", shown, response.status_code)
                 await asyncio.sleep(0.5 * 2**attempt)
             else:
-                log.error("gave up delivering resync request %s to %s", request.id, url)
+                log.error("gave up delivering resync request %s to %s", request.id, shown)
                 return
             self.delivered += 1
         except Exception:
             log.exception("webhook delivery of %s failed", request.id)
         finally:
             self._slots.release()
+
+
+def _shown(url: str) -> str:
+    """A webhook URL as logs show it: without a user, password or query (tokens go there)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return "<an invalid URL>"
+    return str(parsed.copy_with(userinfo=b"", query=None, fragment=None))

@@ -324,6 +324,8 @@ class Database:
                     await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
             except exc.OperationalError:  # busy or locked: the next round will do
                 log.debug("WAL checkpoint skipped", exc_info=True)
+            except Exception:  # anything else must not stop the checkpoints for good
+                log.exception("WAL checkpoint failed; trying again in %.0f s", interval)
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations in order; returns the names applied."""
