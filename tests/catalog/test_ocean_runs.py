@@ -121,6 +121,9 @@ def test_kind_progress_maps_ocean_phases_to_run_counts() -> None:
     assert failed["status"] == "failed"
     assert failed["errors"][0]["count"] == 1
     assert kind_progress({"kindIdentifier": "x-0", "metrics": "junk"})["fetched"] == 0
+    # counts that are not counts stay storable (a 64-bit column, JSON's exact integers)
+    for junk, count in ((1e20, 2**53), (float("inf"), 0), (float("nan"), 0), (-5, 0)):
+        assert kind_progress(event("item-1", "syncing", extracted=junk))["fetched"] == count
 
 
 def test_metrics_fold_into_the_run_and_its_end_closes_it() -> None:

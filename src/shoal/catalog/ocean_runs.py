@@ -18,6 +18,7 @@ phase, with ``phase.delete…deleted``). These functions turn both into the run 
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -261,7 +262,13 @@ def _count(phase: Mapping[str, Any], *path: str) -> int:
         if not isinstance(node, Mapping):
             return 0
         node = node.get(key)
-    return int(node) if isinstance(node, int | float) and not isinstance(node, bool) else 0
+    if not isinstance(node, int | float) or isinstance(node, bool) or not math.isfinite(node):
+        return 0
+    return max(0, min(int(node), _MAX_COUNT))
+
+
+_MAX_COUNT = 2**53
+"""Counts beyond this are not counts (JSON's exact integers end there; a 64-bit column after)."""
 
 
 def _phases(event: Mapping[str, Any]) -> Mapping[str, Any]:
