@@ -49,6 +49,15 @@ async def test_bad_input_is_one_line_and_non_zero(tmp_path: Path) -> None:
     assert len(err.strip().splitlines()) == 1
     code, _, err = await shoal("serve", "--database-url", "mysql://nope")
     assert code == 1 and err.strip().splitlines()[-1].startswith("shoal: unsupported database URL")
+    for flags, env, problem in (
+        (("--port", "70000"), {}, "catalog setting port must be 0 to 65535, got 70000"),
+        ((), {"SHOAL_PORT": "inf"}, "SHOAL_PORT must be a number, got 'inf'"),
+        ((), {"SHOAL_RUN_HEARTBEAT_TIMEOUT": "0"}, "run_heartbeat_timeout must be at least"),
+        ((), {"SHOAL_MAX_BODY_BYTES": "0"}, "max_body_bytes must be at least 1024"),
+    ):
+        code, _, err = await shoal("serve", *flags, env=env)
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert err.startswith("shoal: ") and problem in err, err
     for url, problem in (
         ("postgresql+psycopg://admin:S3cret@h/db", "unsupported database URL"),
         ("postgresql://admin:S3cret@127.0.0.1:port/db", "cannot be parsed"),

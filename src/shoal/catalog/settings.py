@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,10 +18,13 @@ def _number(environ: Mapping[str, str], name: str, default: float) -> float:
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
         message = f"{name} must be a number, got {raw!r}"
-        raise ConfigError(message) from None
+        raise ConfigError(message)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,19 @@ class CatalogSettings:
     max_body_bytes: int = 16 * 1024 * 1024
     max_bulk_entities: int = 1000
     """Port accepts 20 per bulk request; Shoal accepts more (413 above this)."""
+
+    def __post_init__(self) -> None:
+        limits = (
+            ("port", self.port, 0, 65535),  # 0: any free port
+            ("run_heartbeat_timeout", self.run_heartbeat_timeout, 0.001, math.inf),
+            ("max_body_bytes", self.max_body_bytes, 1024, math.inf),
+            ("max_bulk_entities", self.max_bulk_entities, 1, math.inf),
+        )
+        for name, value, low, high in limits:
+            if not low <= value <= high:
+                shown = f"{low:g} to {high:g}" if high < math.inf else f"at least {low:g}"
+                message = f"catalog setting {name} must be {shown}, got {value!r}"
+                raise ConfigError(message)
 
     @property
     def resolved_database_url(self) -> str:
