@@ -727,6 +727,22 @@ async def test_unsafe_writes_are_not_retried_after_they_may_have_been_processed(
     assert len(server.requests) == 1
 
 
+async def test_resync_state_reports_are_retried_they_set_absolute_values() -> None:
+    # a lost report would leave the integration "running" in the catalog until the next run
+    statuses = iter([503, 504])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = next(statuses, 200)
+        if status != 200:
+            return reply(status, {"ok": False, "error": "unavailable"})
+        return reply(200, {"ok": True, "integration": {"identifier": "x"}})
+
+    server = Server(handler)
+    async with make_client(server, sleep=SleepRecorder()) as client:
+        assert await client.patch_resync_state("x", {"status": "completed"}) == {"identifier": "x"}
+    assert len(server.requests) == 3
+
+
 async def test_unsafe_writes_are_retried_when_provably_unprocessed() -> None:
     outcomes: list[str] = ["connect", "429", "ok"]
 

@@ -252,11 +252,15 @@ class CatalogClient:
         """``PATCH /v1/integration/{id}/resync-state`` → the updated integration.
 
         ``state`` holds the keys to change (``status``, ``lastResyncStart``, ``lastResyncEnd``,
-        ``nextResync``, ``intervalInMinuets``); absent keys keep their stored value.
+        ``nextResync``, ``intervalInMinuets``); absent keys keep their stored value. Retried
+        as idempotent: a lost report would leave the state "running" until the next run.
         """
         what = f"patch resync state of integration {identifier!r}"
         path = f"/integration/{_segment(identifier)}/resync-state"
-        response = await self._session.request("PATCH", path, what=what, body=state)
+        # it sets absolute values: sending it again after a 5xx or a timeout changes nothing
+        response = await self._session.request(
+            "PATCH", path, what=what, body=state, policy=RetryPolicy.IDEMPOTENT
+        )
         return object_field(ok_body(response, what), "integration", what)
 
     async def get_resync_request(self, identifier: str) -> JSONObject | None:
