@@ -75,6 +75,11 @@ class Supervisor:
         return self._pending is not None or self._current is not None
 
     @property
+    def starting(self) -> bool:
+        """A run was asked for and has not started yet."""
+        return self._pending is not None
+
+    @property
     def current(self) -> RunRecord | None:
         return None if self._current is None else self._current[1]
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Coroutine
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shoal.errors import CatalogError, CatalogUnavailableError, NotFoundError
@@ -18,6 +18,9 @@ __all__ = ["listen_for_events"]
 log = logging.getLogger("shoal.sync")
 
 _BACKOFF_START, _BACKOFF_CAP = 0.2, 30.0
+_HEALTHY_SECONDS = 10.0
+"""A stream that stayed up this long starts the backoff over when it is lost; one that ends
+sooner (a proxy closing it, a catalog answering and hanging up) keeps backing off."""
 
 
 async def listen_for_events(
@@ -39,11 +42,13 @@ async def listen_for_events(
     last_id: str | None = None
     handled: set[str] = set()
     backoff = _BACKOFF_START
+    loop = asyncio.get_running_loop()
     while True:
+        connected: float | None = None
         try:
             async with client.iter_events(identifier, last_event_id=last_id) as stream:
+                connected = loop.time()
                 async for event in stream:
-                    backoff = _BACKOFF_START
                     if event.event == "ready":
                         if last_id is None:
                             last_id = _first_ready(event.json() or {}, supervisor, served_before)
@@ -68,6 +73,8 @@ async def listen_for_events(
             log.warning(
                 "event stream of %s lost (%s); reconnecting in %.1f s", identifier, exc, backoff
             )
+        if connected is not None and loop.time() - connected >= _HEALTHY_SECONDS:
+            backoff = _BACKOFF_START  # it was up a while: reconnect soon, as from the start
         await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
         backoff = min(backoff * 2, _BACKOFF_CAP)
 
@@ -81,10 +88,12 @@ def _first_ready(data: Any, supervisor: Supervisor, served_before: datetime | No
         created = datetime.fromisoformat(str(at).replace("Z", "+00:00"))
     except ValueError:
         return latest
+    if created.tzinfo is None:  # a catalog that leaves the zone out means UTC
+        created = created.replace(tzinfo=UTC)
     started = supervisor.last_started.started_at if supervisor.last_started else None
     served = (
-        supervisor.busy
-        or (started is not None and started >= created)
+        supervisor.starting  # the run about to start reads what the request changed
+        or (started is not None and started >= created)  # the current run included
         or (served_before is not None and served_before >= created)
     )
     if not served:
