@@ -105,6 +105,10 @@ def test_settings_from_file_and_env(tmp_path: Path) -> None:
     }
     settings = load_settings(ToySettings, prefix="SHOAL_TOY_", environ=env)
     assert settings == ToySettings(url="https://example.invalid", paths=["a", "b"], page_size=7)
+    # a string setting keeps what looks like a number, a boolean or null
+    for looks_like in ("123456", "true", "null", "2.5"):
+        env = {"SHOAL_TOY_URL": looks_like}
+        assert load_settings(ToySettings, prefix="SHOAL_TOY_", environ=env).url == looks_like
 
 
 def test_bad_settings_name_the_setting(tmp_path: Path) -> None:
@@ -122,3 +126,8 @@ def test_bad_settings_name_the_setting(tmp_path: Path) -> None:
             prefix="SHOAL_TOY_",
             environ={"SHOAL_TOY_CONFIG": str(tmp_path / "missing.yaml")},
         )
+    broken = tmp_path / "broken.yaml"
+    broken.write_text('url: x\ntoken: "s3cr3t-value\n')  # an unclosed quote
+    with pytest.raises(ConfigError, match="is not valid YAML: line 3, column 1") as bad:
+        load_settings(ToySettings, prefix="SHOAL_TOY_", environ={"SHOAL_TOY_CONFIG": str(broken)})
+    assert "s3cr3t" not in str(bad.value) and "\n" not in str(bad.value)

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
 from shoal.errors import ConfigError
+from shoal.sync.settings_loader import yaml_problem
 
 __all__ = ["ConfigModel", "KindName", "YamlConfig", "expand_env"]
 
@@ -61,14 +62,6 @@ def expand_env(value: Any, environ: Mapping[str, str], where: str = "config") ->
     if isinstance(value, list):
         return [expand_env(item, environ, f"{where}[{index}]") for index, item in enumerate(value)]
     return value
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    """What is wrong with a YAML text, on one line (without the excerpt PyYAML quotes)."""
-    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
-        mark = error.problem_mark
-        return f"line {mark.line + 1}, column {mark.column + 1}: {error.problem}"
-    return " ".join(str(error).split())
 
 
 class ConfigModel(BaseModel):
@@ -118,7 +111,7 @@ class YamlConfig(ConfigModel):
         except OSError as exc:
             raise ConfigError(f"cannot read the {cls.config_name} {path}: {exc}") from None
         except yaml.YAMLError as exc:
-            message = f"the {cls.config_name} {path} is not valid YAML: {_yaml_problem(exc)}"
+            message = f"the {cls.config_name} {path} is not valid YAML: {yaml_problem(exc)}"
             raise ConfigError(message) from None
         return cls.parse(expand_env(data, env, str(path)), str(path))
 
