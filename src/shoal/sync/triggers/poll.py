@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 from shoal.errors import CatalogError, CatalogUnavailableError
 from shoal.sync.catalog_client import CatalogClient
@@ -25,9 +25,11 @@ async def poll_requests(
     """Request a resync for every new pending request, forever.
 
     A request older than the start of our own latest run (or of this process) was already
-    served, so it is ignored: a restart does not replay an old request.
+    served, so it is ignored: a restart does not replay an old request. A request is told from
+    the last one by its id and its ``updatedAt`` (a catalog may bump one request rather than
+    record a new one, as Ocean expects).
     """
-    handled: set[str] = set()
+    handled: set[tuple[str, str]] = set()
     while True:
         await asyncio.sleep(interval)
         try:
@@ -35,13 +37,18 @@ async def poll_requests(
         except (CatalogError, CatalogUnavailableError) as exc:
             log.warning("polling resync requests of %s failed: %s", identifier, exc)
             continue
-        if not request or not isinstance(request.get("id"), str) or request["id"] in handled:
+        if not request or not isinstance(request.get("id"), str):
             continue
-        handled.add(request["id"])
+        key = (request["id"], str(request.get("updatedAt")))
+        if key in handled:
+            continue
+        handled.add(key)
         try:
-            created = datetime.fromisoformat(str(request.get("updatedAt")).replace("Z", "+00:00"))
+            created = datetime.fromisoformat(key[1].replace("Z", "+00:00"))
         except ValueError:
             continue
+        if created.tzinfo is None:  # a catalog that leaves the zone out means UTC
+            created = created.replace(tzinfo=UTC)
         last = supervisor.last_started.started_at if supervisor.last_started else started_at
         if created > last:
             supervisor.request(Trigger(str(request.get("source", "api")), request["id"]))

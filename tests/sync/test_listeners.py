@@ -1,4 +1,4 @@
-"""The push listener against event streams a catalog (or a proxy before it) may serve."""
+"""The push and poll listeners against what a catalog (or a proxy before it) may serve."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from shoal.sync.catalog_client import CatalogClient
 from shoal.sync.run_record import RunRecord, RunStatus
 from shoal.sync.supervisor import Supervisor, Trigger
-from shoal.sync.triggers import push
+from shoal.sync.triggers import poll, push
 
 
 def catalog_serving(events: Callable[[int], bytes]) -> tuple[CatalogClient, list[int]]:
@@ -116,3 +116,34 @@ async def test_a_stream_that_ends_right_after_ready_is_reconnected_with_backoff(
             listener.cancel()
     # backing off from 0.05 s, doubling: about 5 connections in a second, not one per 0.05 s
     assert 3 <= len(opened) <= 8, len(opened)
+
+
+async def test_polling_serves_a_request_the_catalog_bumps_each_time() -> None:
+    # a catalog may keep one request per integration and bump its updatedAt (Ocean compares it)
+    bumped: dict[str, str | None] = {"updatedAt": None}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/auth/access_token"):
+            token = {"accessToken": "t", "expiresIn": 3600, "tokenType": "Bearer"}
+            return httpx.Response(200, json=token)
+        at = bumped["updatedAt"]
+        body = {"id": "rr_main", "updatedAt": at} if at else None
+        return httpx.Response(200, json={"ok": True, "request": body})
+
+    client = CatalogClient(
+        "http://catalog.test",
+        client_id="a",
+        client_secret="b",
+        integration_identifier="x",
+        integration_type="x",
+        integration_version="1",
+        transport=httpx.MockTransport(handler),
+    )
+    async with supervised() as (supervisor, started), client, asyncio.TaskGroup() as group:
+        since = datetime.now(UTC) - timedelta(hours=1)
+        poller = group.create_task(poll.poll_requests(client, "x", supervisor, 0.02, since))
+        for bump in range(3):
+            bumped["updatedAt"] = (datetime.now(UTC) + timedelta(seconds=bump + 1)).isoformat()
+            await until(lambda bump=bump: len(started) == bump + 1)
+        poller.cancel()
+    assert [run.trigger_request for run in started] == ["rr_main"] * 3
