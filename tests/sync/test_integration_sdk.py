@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from pydantic import BaseModel
 
 from shoal.errors import ConfigError
 from shoal.sync import Integration
+from shoal.sync.settings import RunnerSettings
 from shoal.sync.settings_loader import load_settings
 
 
@@ -131,3 +133,22 @@ def test_bad_settings_name_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is not valid YAML: line 3, column 1") as bad:
         load_settings(ToySettings, prefix="SHOAL_TOY_", environ={"SHOAL_TOY_CONFIG": str(broken)})
     assert "s3cr3t" not in str(bad.value) and "\n" not in str(bad.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "overrides", "problem"),
+    [
+        ({"SHOAL_POLL_INTERVAL": "0"}, {}, "poll interval (seconds) must be at least 0.1"),
+        ({}, {"poll_interval": 0.0}, "poll interval (seconds) must be at least 0.1"),
+        ({}, {"interval_minutes": -5.0}, "scheduled resync interval (minutes) must be at least"),
+        ({"SHOAL_LEASE_TTL": "inf"}, {}, "SHOAL_LEASE_TTL must be a number"),
+        ({"SHOAL_BATCH_SIZE": "0.5"}, {}, "SHOAL_BATCH_SIZE must be a whole number"),
+        ({"SHOAL_BATCH_SIZE": "0"}, {}, "batch size must be at least 1"),
+    ],
+)
+def test_runner_settings_out_of_range_are_config_errors(
+    env: dict[str, str], overrides: dict[str, float], problem: str
+) -> None:
+    credentials = {"SHOAL_CLIENT_ID": "a", "SHOAL_CLIENT_SECRET": "b"}
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        RunnerSettings.from_env({**credentials, **env}, **overrides)

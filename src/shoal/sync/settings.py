@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from shoal.errors import ConfigError
 from shoal.sync.supervisor import Policy
+
+T = TypeVar("T")
 
 __all__ = ["RunnerSettings"]
 
@@ -31,12 +34,47 @@ def _float(raw: str | None, name: str) -> float | None:
     try:
         value = float(raw)
     except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
         message = f"{name} must be a number, got {raw!r}"
-        raise ConfigError(message) from None
+        raise ConfigError(message)
     if value < 0:
         message = f"{name} must not be negative"
         raise ConfigError(message)
     return value
+
+
+def _given(value: float | None, default: T) -> float | T:
+    """``value`` if the variable was set (0 included), else ``default``."""
+    return default if value is None else value
+
+
+def _whole(value: float | None, default: int, name: str) -> int:
+    if value is None:
+        return default
+    if value != int(value):
+        message = f"{name} must be a whole number, got {value:g}"
+        raise ConfigError(message)
+    return int(value)
+
+
+def _check_ranges(settings: RunnerSettings) -> None:
+    """The numbers, whether from the environment or from flags, within what they can mean."""
+    interval = settings.interval_minutes
+    limits = (
+        ("scheduled resync interval (minutes)", interval if interval is not None else 1, 0.01),
+        ("poll interval (seconds)", settings.poll_interval, 0.1),
+        ("batch size", settings.batch_size, 1),
+        ("lease TTL (seconds)", settings.lease_ttl, 1),
+        ("progress interval (seconds)", settings.progress_interval, 0.01),
+    )
+    for name, value, low in limits:
+        if not (math.isfinite(value) and value >= low):
+            message = f"the {name} must be at least {low:g}, got {value!r}"
+            raise ConfigError(message)
+    if not 0 <= settings.webhook_port <= 65535:
+        message = f"the webhook port must be 0 to 65535, got {settings.webhook_port}"
+        raise ConfigError(message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,25 +122,32 @@ class RunnerSettings:
                 environ.get("SHOAL_SCHEDULED_RESYNC_INTERVAL"), "SHOAL_SCHEDULED_RESYNC_INTERVAL"
             ),
             listener=listener,
-            poll_interval=_float(environ.get("SHOAL_POLL_INTERVAL"), "SHOAL_POLL_INTERVAL")
-            or defaults.poll_interval,
+            poll_interval=_given(
+                _float(environ.get("SHOAL_POLL_INTERVAL"), "SHOAL_POLL_INTERVAL"),
+                defaults.poll_interval,
+            ),
             policy=Policy(policy),
-            batch_size=int(
-                _float(environ.get("SHOAL_BATCH_SIZE"), "SHOAL_BATCH_SIZE") or defaults.batch_size
+            batch_size=_whole(
+                _float(environ.get("SHOAL_BATCH_SIZE"), "SHOAL_BATCH_SIZE"),
+                defaults.batch_size,
+                "SHOAL_BATCH_SIZE",
             ),
             target_is_port=_flag(
                 environ.get("SHOAL_TARGET_IS_PORT"), False, "SHOAL_TARGET_IS_PORT"
             ),
             webhook_host=environ.get("SHOAL_WEBHOOK_HOST", defaults.webhook_host),
-            webhook_port=int(
-                _float(environ.get("SHOAL_WEBHOOK_PORT"), "SHOAL_WEBHOOK_PORT")
-                or defaults.webhook_port
+            webhook_port=_whole(
+                _float(environ.get("SHOAL_WEBHOOK_PORT"), "SHOAL_WEBHOOK_PORT"),
+                defaults.webhook_port,
+                "SHOAL_WEBHOOK_PORT",
             ),
             webhook_url=environ.get("SHOAL_WEBHOOK_URL") or None,
-            lease_ttl=_float(environ.get("SHOAL_LEASE_TTL"), "SHOAL_LEASE_TTL")
-            or defaults.lease_ttl,
+            lease_ttl=_given(
+                _float(environ.get("SHOAL_LEASE_TTL"), "SHOAL_LEASE_TTL"), defaults.lease_ttl
+            ),
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        _check_ranges(settings)
         if settings.listener not in _LISTENERS:
             message = f"listener must be one of {', '.join(_LISTENERS)}, got {settings.listener!r}"
             raise ConfigError(message)
