@@ -60,9 +60,9 @@ def _whole(value: float | None, default: int, name: str) -> int:
 
 def _check_ranges(settings: RunnerSettings) -> None:
     """The numbers, whether from the environment or from flags, within what they can mean."""
-    interval = settings.interval_minutes
+    interval = settings.interval_minutes  # None: the record's; 0: no schedule
     limits = (
-        ("scheduled resync interval (minutes)", interval if interval is not None else 1, 0.01),
+        ("scheduled resync interval (minutes)", interval or 1, 0.01),
         ("poll interval (seconds)", settings.poll_interval, 0.1),
         ("batch size", settings.batch_size, 1),
         ("lease TTL (seconds)", settings.lease_ttl, 1),
