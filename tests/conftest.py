@@ -103,6 +103,13 @@ async def token_for(base_url: str, client_id: str, client_secret: str) -> str:
         return token
 
 
+async def admin_client(catalog: RunningCatalog) -> httpx.AsyncClient:
+    """An httpx client of ``catalog`` signed in as its first-start admin (close it after)."""
+    creds = admin_credentials(catalog)
+    token = await token_for(catalog.url, creds["clientId"], creds["clientSecret"])
+    return httpx.AsyncClient(base_url=catalog.url, headers={"Authorization": f"Bearer {token}"})
+
+
 @pytest.fixture
 async def admin(catalog: RunningCatalog) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client logged in as the first-start admin credential."""

@@ -17,7 +17,7 @@ from shoal.sync.integration import Integration
 from shoal.sync.run_record import RunStatus
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
-from tests.conftest import admin_credentials, token_for
+from tests.conftest import admin_client, admin_credentials
 
 BLUEPRINTS = [
     {"identifier": "squad", "title": "Squad", "schema": {"properties": {}}},
@@ -109,21 +109,13 @@ async def run_once(
 
 
 async def identifiers(catalog: RunningCatalog, blueprint: str) -> set[str]:
-    creds = admin_credentials(catalog)
-    token = await token_for(catalog.url, creds["clientId"], creds["clientSecret"])
-    async with httpx.AsyncClient(
-        base_url=catalog.url, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
+    async with await admin_client(catalog) as client:
         response = await client.get(f"/v1/blueprints/{blueprint}/entities", params={"limit": 1000})
     return {entity["identifier"] for entity in response.json()["entities"]}
 
 
 async def relation_of(catalog: RunningCatalog, blueprint: str, identifier: str, name: str) -> Any:
-    creds = admin_credentials(catalog)
-    token = await token_for(catalog.url, creds["clientId"], creds["clientSecret"])
-    async with httpx.AsyncClient(
-        base_url=catalog.url, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
+    async with await admin_client(catalog) as client:
         response = await client.get(f"/v1/blueprints/{blueprint}/entities/{identifier}")
     return response.json()["entity"]["relations"][name]
 

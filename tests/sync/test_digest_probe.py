@@ -16,9 +16,7 @@ from shoal.catalog.settings import CatalogSettings
 from shoal.sync.integration import Integration
 from shoal.sync.resync import DigestProbe
 from shoal.sync.run_record import KindStatus, RunStatus
-from shoal.sync.runner import IntegrationRunner
-from shoal.sync.settings import RunnerSettings
-from tests.conftest import admin_credentials
+from tests.sync.test_deletes import LoggingTransport, run_once
 
 
 def asks(probe: DigestProbe, loads: int) -> list[bool]:
@@ -96,12 +94,12 @@ def digest_mapping() -> dict[str, Any]:
     }  # fmt: skip
 
 
-class QuestionTransport(httpx.AsyncBaseTransport):
+class QuestionTransport(LoggingTransport):
     """Real HTTP; notes the identifiers each question by digest asked about, and refuses the
     ``refused``-th question (counting from 1), as a catalog refuses bad input."""
 
     def __init__(self, refused: int) -> None:
-        self._inner = httpx.AsyncHTTPTransport()
+        super().__init__()
         self._refused = refused
         self.questions: list[list[str]] = []
 
@@ -112,10 +110,7 @@ class QuestionTransport(httpx.AsyncBaseTransport):
             if len(self.questions) == self._refused:
                 refusal = {"ok": False, "error": "invalid_request", "message": "refused on purpose"}
                 return httpx.Response(422, json=refusal)
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+        return await super().handle_async_request(request)
 
 
 @pytest.fixture
@@ -150,20 +145,9 @@ async def test_a_failed_probe_does_not_stop_later_loads_of_its_blueprint_from_as
 
     for kind in KINDS:
         integration.on_resync(kind)(fetch)
-    creds = admin_credentials(catalog)
-    settings = RunnerSettings(
-        catalog_url=catalog.url,
-        client_id=creds["clientId"],
-        client_secret=creds["clientSecret"],
-        identifier="toy",
-    )
     transport = QuestionTransport(refused=2)
-    runner = IntegrationRunner(integration, settings, transport=transport)
-    try:
-        async with asyncio.timeout(20):
-            record = await runner.once()
-    finally:
-        await runner.aclose()
+    async with asyncio.timeout(20):
+        record = await run_once(catalog, integration, transport)
 
     assert transport.questions == [pages["first"][0], pages["second"][1], pages["third"][0]]
     first, second, third = record.kinds

@@ -15,6 +15,7 @@ from shoal.sync.catalog_client import CatalogClient
 from shoal.sync.run_record import RunRecord, RunStatus
 from shoal.sync.supervisor import Supervisor, Trigger
 from shoal.sync.triggers import poll, push
+from tests.sync.test_catalog_client import make_client
 
 
 def catalog_serving(events: Callable[[int], bytes]) -> tuple[CatalogClient, list[int]]:
@@ -22,25 +23,12 @@ def catalog_serving(events: Callable[[int], bytes]) -> tuple[CatalogClient, list
     opened: list[int] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/auth/access_token"):
-            token = {"accessToken": "t", "expiresIn": 3600, "tokenType": "Bearer"}
-            return httpx.Response(200, json=token)
-        if request.url.path.endswith("/events"):
-            opened.append(len(opened))
-            headers = {"content-type": "text/event-stream"}
-            return httpx.Response(200, content=events(opened[-1]), headers=headers)
-        return httpx.Response(404, json={"ok": False, "error": "not_found", "message": "no"})
+        assert request.url.path.endswith("/events")
+        opened.append(len(opened))
+        headers = {"content-type": "text/event-stream"}
+        return httpx.Response(200, content=events(opened[-1]), headers=headers)
 
-    client = CatalogClient(
-        "http://catalog.test",
-        client_id="a",
-        client_secret="b",
-        integration_identifier="x",
-        integration_type="x",
-        integration_version="1",
-        transport=httpx.MockTransport(handler),
-    )
-    return client, opened
+    return make_client(handler), opened
 
 
 def ready(latest: str | None, at: datetime | None) -> bytes:
@@ -123,22 +111,11 @@ async def test_polling_serves_a_request_the_catalog_bumps_each_time() -> None:
     bumped: dict[str, str | None] = {"updatedAt": None}
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/auth/access_token"):
-            token = {"accessToken": "t", "expiresIn": 3600, "tokenType": "Bearer"}
-            return httpx.Response(200, json=token)
         at = bumped["updatedAt"]
         body = {"id": "rr_main", "updatedAt": at} if at else None
         return httpx.Response(200, json={"ok": True, "request": body})
 
-    client = CatalogClient(
-        "http://catalog.test",
-        client_id="a",
-        client_secret="b",
-        integration_identifier="x",
-        integration_type="x",
-        integration_version="1",
-        transport=httpx.MockTransport(handler),
-    )
+    client = make_client(handler)
     async with supervised() as (supervisor, started), client, asyncio.TaskGroup() as group:
         since = datetime.now(UTC) - timedelta(hours=1)
         poller = group.create_task(poll.poll_requests(client, "x", supervisor, 0.02, since))

@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from shoal.catalog.server import RunningCatalog, free_port, running_catalog
@@ -21,7 +20,7 @@ from shoal.catalog.store import open_store
 from shoal.integrations.fake import FakeSettings, create_integration
 from shoal.sync.runner import IntegrationRunner, LeaseLostError
 from shoal.sync.settings import RunnerSettings
-from tests.conftest import admin_credentials, token_for
+from tests.conftest import admin_client, admin_credentials
 
 
 @pytest.fixture
@@ -71,12 +70,6 @@ async def wait_for_run(runner: IntegrationRunner, trigger: str, timeout: float =
                 if record is not None and record.trigger == trigger:
                     return record
             await asyncio.sleep(0.02)
-
-
-async def admin_client(catalog: RunningCatalog) -> httpx.AsyncClient:
-    creds = admin_credentials(catalog)
-    token = await token_for(catalog.url, creds["clientId"], creds["clientSecret"])
-    return httpx.AsyncClient(base_url=catalog.url, headers={"Authorization": f"Bearer {token}"})
 
 
 async def test_push_delivers_a_patch_at_once(catalog: RunningCatalog) -> None:

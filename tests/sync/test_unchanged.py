@@ -17,7 +17,7 @@ from shoal.sync.run_record import RunRecord, RunStatus
 from shoal.sync.runner import IntegrationRunner
 from shoal.sync.settings import RunnerSettings
 from shoal.sync.unchanged import include_paths, is_unchanged
-from tests.conftest import admin_credentials, token_for
+from tests.conftest import admin_client, admin_credentials
 
 
 def test_only_the_fields_a_mapping_sets_are_compared() -> None:
@@ -116,11 +116,7 @@ async def test_against_a_port_like_catalog_without_merge_a_removed_property_is_r
     fake = FakeSettings(persons=30, page_size=40)
     first, _ = await run_counting(catalog, fake)
     assert first.status is RunStatus.COMPLETED
-    creds = admin_credentials(catalog)
-    token = await token_for(catalog.url, creds["clientId"], creds["clientSecret"])
-    async with httpx.AsyncClient(
-        base_url=catalog.url, headers={"Authorization": f"Bearer {token}"}
-    ) as admin:
+    async with await admin_client(catalog) as admin:
         path = "/v1/integration/fake-org"
         config = (await admin.get(path)).json()["integration"]["config"]
         config["enableMergeEntity"] = False
