@@ -7,10 +7,11 @@ them with ``datetime.fromisoformat`` and compares them with its own ``isoformat(
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from shoal.errors import InvalidInputError
 
-__all__ = ["from_iso", "now_us", "to_datetime", "to_iso", "utcnow"]
+__all__ = ["from_iso", "now_us", "parse_wire_time", "to_datetime", "to_iso", "utcnow"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -50,3 +51,15 @@ def from_iso(value: str) -> int:
         message = f"timestamp {value!r} has no time zone; add 'Z' or an offset"
         raise InvalidInputError(message)
     return to_us(moment)
+
+
+def parse_wire_time(value: Any) -> datetime | None:
+    """A timestamp a catalog sent (Shoal's or another): ISO-8601, ``Z`` accepted, a missing zone
+    taken as UTC; None when it is not one (absent, or not a timestamp)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

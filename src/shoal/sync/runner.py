@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from shoal.clock import utcnow
+from shoal.clock import parse_wire_time, utcnow
 from shoal.concurrency import both
 from shoal.errors import CatalogError, CatalogUnavailableError, ConfigError, ShoalError
 from shoal.sync.catalog_client import PORT_LIMITS, SHOAL_LIMITS, CatalogClient
@@ -40,15 +40,6 @@ STOP_MARGIN = 0.1
 """The share of a lease's lifetime before it ends at which a holder whose renewal is not
 confirmed counts it lost: its run has that long to stop writing (1.5 s of the default 15 s;
 an abort takes tens of milliseconds)."""
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 class LeaseLostError(ShoalError):
@@ -130,7 +121,7 @@ class IntegrationRunner:
                 else None
             )
         last = (record.get("resyncState") or {}).get("lastResyncStart")
-        self.last_resync_start = _parse_time(last)
+        self.last_resync_start = parse_wire_time(last)
         if interval:
             self.schedule = ScheduleClock(timedelta(minutes=interval), self.last_resync_start)
         return record

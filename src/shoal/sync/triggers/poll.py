@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
+from shoal.clock import parse_wire_time
 from shoal.errors import CatalogError, CatalogUnavailableError
 from shoal.sync.catalog_client import CatalogClient
 from shoal.sync.supervisor import Supervisor, Trigger
@@ -43,12 +44,9 @@ async def poll_requests(
         if key in handled:
             continue
         handled.add(key)
-        try:
-            created = datetime.fromisoformat(key[1].replace("Z", "+00:00"))
-        except ValueError:
+        created = parse_wire_time(request.get("updatedAt"))
+        if created is None:
             continue
-        if created.tzinfo is None:  # a catalog that leaves the zone out means UTC
-            created = created.replace(tzinfo=UTC)
         last = supervisor.last_started.started_at if supervisor.last_started else started_at
         if created > last:
             supervisor.request(Trigger(str(request.get("source", "api")), request["id"]))

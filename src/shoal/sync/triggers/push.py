@@ -6,9 +6,10 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from shoal.clock import parse_wire_time
 from shoal.errors import CatalogError, CatalogUnavailableError, NotFoundError
 from shoal.sync.catalog_client import CatalogClient
 from shoal.sync.supervisor import Supervisor, Trigger
@@ -84,12 +85,9 @@ def _first_ready(data: Any, supervisor: Supervisor, served_before: datetime | No
     latest, at = data.get("latestRequest"), data.get("latestRequestAt")
     if not isinstance(latest, str):
         return None
-    try:
-        created = datetime.fromisoformat(str(at).replace("Z", "+00:00"))
-    except ValueError:
+    created = parse_wire_time(at)
+    if created is None:
         return latest
-    if created.tzinfo is None:  # a catalog that leaves the zone out means UTC
-        created = created.replace(tzinfo=UTC)
     started = supervisor.last_started.started_at if supervisor.last_started else None
     served = (
         supervisor.starting  # the run about to start reads what the request changed
