@@ -121,6 +121,56 @@ async def test_sign_in_sets_a_strict_cookie_the_api_accepts_and_sign_out_clears_
         assert (await client.get("/ui/data-sources")).status_code == 303
 
 
+async def test_signing_out_ends_the_session_for_a_copy_of_its_cookie_too(
+    catalog: RunningCatalog,
+) -> None:
+    creds = admin_credentials(catalog)
+    async with (
+        httpx.AsyncClient(base_url=catalog.url) as browser,
+        httpx.AsyncClient(base_url=catalog.url) as other_browser,
+        httpx.AsyncClient(base_url=catalog.url) as api,
+    ):
+        assert (await sign_in(browser, creds["clientId"], creds["clientSecret"])).status_code == 303
+        assert (
+            await sign_in(other_browser, creds["clientId"], creds["clientSecret"])
+        ).status_code == 303
+        token = browser.cookies["shoal_token"]
+        api_token = (
+            await api.post(
+                "/v1/auth/access_token",
+                json={"clientId": creds["clientId"], "clientSecret": creds["clientSecret"]},
+            )
+        ).json()["accessToken"]
+        page = await browser.get("/ui/data-sources")
+        assert page.status_code == 200
+
+        out = await browser.post("/ui/logout", data={"csrf_token": csrf_of(page.text)})
+        assert out.status_code == 303
+
+        # the signed-out session's token, kept by whoever copied the cookie, no longer works
+        copied = {"Cookie": f"shoal_token={token}"}
+        again = await api.get("/ui/data-sources", headers=copied)
+        assert again.status_code == 303
+        assert again.headers["location"].startswith("/ui/login")
+        for headers in (copied, {"Authorization": f"Bearer {token}"}):
+            refused = await api.get("/v1/blueprints", headers=headers)
+            assert refused.status_code == 401, refused.text
+            assert refused.json() == {
+                "ok": False,
+                "error": "unauthorized",
+                "message": "this session has been signed out of: sign in again",
+            }
+        assert (await api.get("/ui/login", headers=copied)).status_code == 200  # the form again
+
+        # other sessions of the same credential and API tokens are not affected
+        assert (await other_browser.get("/ui/data-sources")).status_code == 200
+        headers = {"Authorization": f"Bearer {api_token}"}
+        assert (await api.get("/v1/blueprints", headers=headers)).status_code == 200
+        # and signing in again starts a new session
+        assert (await sign_in(browser, creds["clientId"], creds["clientSecret"])).status_code == 303
+        assert (await browser.get("/ui/data-sources")).status_code == 200
+
+
 async def test_a_form_over_the_body_limit_is_refused_before_it_is_read(
     catalog: RunningCatalog,
 ) -> None:

@@ -78,6 +78,8 @@ class Principal:
     client_id: str
     role: Role
     integration: str | None = None
+    session: str | None = None
+    """The UI session the caller's token was issued for (see :func:`issue_token`), if any."""
 
     @property
     def is_machine(self) -> bool:
@@ -136,9 +138,15 @@ def verify_secret(secret: str, stored: str) -> bool:
     return hmac.compare_digest(hash_secret(secret, salt=bytes.fromhex(salt_hex)), stored)
 
 
-def issue_token(key: str, principal: Principal, *, now: int, ttl: int = TOKEN_TTL_SECONDS) -> str:
-    """A signed JWT (HS256). Ocean reads ``isMachine`` from the payload without verifying it."""
-    payload = {
+def issue_token(
+    key: str, principal: Principal, *, now: int, ttl: int = TOKEN_TTL_SECONDS, session: bool = False
+) -> str:
+    """A signed JWT (HS256). Ocean reads ``isMachine`` from the payload without verifying it.
+
+    A ``session`` token (the web UI's sign-in) also names a new session id (``sid``): signing
+    out ends that session, and the catalog refuses its token from then on.
+    """
+    payload: dict[str, object] = {
         "sub": principal.client_id,
         "role": principal.role.value,
         "integration": principal.integration,
@@ -146,13 +154,18 @@ def issue_token(key: str, principal: Principal, *, now: int, ttl: int = TOKEN_TT
         "iat": now,
         "exp": now + ttl,
     }
+    if session:
+        payload["sid"] = secrets.token_urlsafe(18)
     return jwt.encode(payload, key, algorithm="HS256")
 
 
 def verify_token(key: str, token: str) -> Principal:
     try:
         payload = jwt.decode(token, key, algorithms=["HS256"], options={"require": ["exp", "sub"]})
-        return Principal(payload["sub"], Role(payload["role"]), payload.get("integration"))
+        session = payload.get("sid")
+        if session is not None and not isinstance(session, str):
+            raise ValueError(session)
+        return Principal(payload["sub"], Role(payload["role"]), payload.get("integration"), session)
     except jwt.ExpiredSignatureError:
         message = "the access token has expired; request a new one at /v1/auth/access_token"
         raise UnauthorizedError(message) from None

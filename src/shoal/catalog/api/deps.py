@@ -83,6 +83,17 @@ class Services:
     metrics: Metrics
     webhooks: WebhookDispatcher
 
+    async def caller(self, token: str) -> Principal:
+        """Who an access token names; refused once the web UI session it was issued for has
+        been signed out of."""
+        principal = verify_token(self.signing_key, token)
+        if principal.session is not None and await self.store.credentials.session_ended(
+            principal.session
+        ):
+            message = "this session has been signed out of: sign in again"
+            raise UnauthorizedError(message)
+        return principal
+
 
 def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
@@ -100,7 +111,7 @@ async def current_principal(
 ) -> Principal:
     services = get_services(request)
     if credentials is not None:
-        return verify_token(services.signing_key, credentials.credentials)
+        return await services.caller(credentials.credentials)
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         message = "missing access token: send 'Authorization: Bearer <token>'"
@@ -110,7 +121,7 @@ async def current_principal(
         # the UI's own pages read through the API, and write through its forms (CSRF-checked).
         message = "a UI session may only read through the API: send 'Authorization: Bearer <token>'"
         raise UnauthorizedError(message)
-    return verify_token(services.signing_key, token)
+    return await services.caller(token)
 
 
 SESSION_COOKIE = "shoal_token"

@@ -8,6 +8,7 @@ import secrets
 from sqlalchemy import select
 
 from shoal.catalog.auth import (
+    TOKEN_TTL_SECONDS,
     Principal,
     Role,
     generate_client_id,
@@ -23,6 +24,7 @@ from shoal.errors import InvalidInputError, UnauthorizedError
 __all__ = ["CredentialStore"]
 
 _c = schema.credentials
+_ended = schema.ended_sessions
 
 
 class CredentialStore:
@@ -67,6 +69,22 @@ class CredentialStore:
         ):
             raise UnauthorizedError(message)
         return Principal(row.client_id, Role(row.role), row.integration)
+
+    async def end_session(self, session: str) -> None:
+        """Refuse the tokens of a web UI session from now on (signing out)."""
+        now = now_us()
+        async with self._db.control_write() as conn:
+            await conn.execute(_ended.delete().where(_ended.c.expires_at < now))
+            await conn.execute(
+                self._db.insert(_ended)
+                .values(id=session, expires_at=now + TOKEN_TTL_SECONDS * 1_000_000)
+                .on_conflict_do_nothing()
+            )
+
+    async def session_ended(self, session: str) -> bool:
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(_ended.c.id).where(_ended.c.id == session))).first()
+        return row is not None
 
     async def count(self) -> int:
         async with self._db.read() as conn:

@@ -138,12 +138,17 @@ async def _relation_targets(conn: AsyncConnection) -> None:
     await conn.execute(insert(schema.relation_targets_merged).values(id=1, version=version))
 
 
+async def _ended_sessions(conn: AsyncConnection) -> None:
+    await conn.run_sync(schema.ended_sessions.create, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
     Migration("0002_integration_leases", _integration_leases),
     Migration("0003_entity_content_hash", _entity_content_hash),
     Migration("0004_store_version", _store_version),
     Migration("0005_relation_targets", _relation_targets),
+    Migration("0006_ended_sessions", _ended_sessions),
 )
 """Applied in order, each once, in the transaction that records it. Never edit a released one:
 later migrations add to the schema (``Table`` objects in schema.py show the current shape)."""

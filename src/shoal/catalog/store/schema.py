@@ -64,6 +64,15 @@ credentials = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+ended_sessions = Table(
+    "ended_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+)
+"""Web UI sessions signed out before their token expired (``expires_at``, epoch µs), whose
+tokens the catalog refuses; a row is dropped once no token of its session can be valid."""
+
 blueprints = Table(
     "blueprints",
     metadata,

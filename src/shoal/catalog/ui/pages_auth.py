@@ -9,7 +9,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from shoal.catalog.api.deps import SESSION_COOKIE, ServicesDep
-from shoal.catalog.auth import Role, issue_token, verify_token
+from shoal.catalog.auth import Role, issue_token
 from shoal.catalog.ui.render import PageRoute, redirect, render, static_file
 from shoal.catalog.ui.session import (
     SubmittedForm,
@@ -76,7 +76,7 @@ async def login_form(request: Request, services: ServicesDep) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         try:
-            verify_token(services.signing_key, token)
+            await services.caller(token)
         except UnauthorizedError:
             pass
         else:
@@ -102,14 +102,19 @@ async def login(
         error = "integration credentials cannot use the web UI; sign in with a user credential"
         shown = principal.client_id
         return _login_page(request, services, error=error, client_id=shown, status=403)
-    token = issue_token(services.signing_key, principal, now=now_us() // 1_000_000)
+    token = issue_token(services.signing_key, principal, now=now_us() // 1_000_000, session=True)
     response = redirect(_safe_next(form.get("next")))
     set_session(request, response, token)
     return response
 
 
 @router.post("/ui/logout")
-async def logout(_form: Annotated[SubmittedForm, Depends(submitted_form)]) -> Response:
+async def logout(
+    services: ServicesDep, form: Annotated[SubmittedForm, Depends(submitted_form)]
+) -> Response:
+    session = form.session.principal.session
+    if session is not None:  # a token from the API (not a sign-in) has no session to end
+        await services.store.credentials.end_session(session)
     response = redirect("/ui/login")
     clear_session(response)
     return response

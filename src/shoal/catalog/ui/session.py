@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from shoal.catalog.api.deps import SESSION_COOKIE, get_services, read_body
-from shoal.catalog.auth import TOKEN_TTL_SECONDS, Action, Principal, Role, verify_token
+from shoal.catalog.auth import TOKEN_TTL_SECONDS, Action, Principal, Role
 from shoal.errors import ForbiddenError, UnauthorizedError
 
 __all__ = [
@@ -69,8 +69,8 @@ class Session:
         return self.principal.can(action)
 
 
-def _principal(key: str, token: str) -> Principal:
-    principal = verify_token(key, token)
+async def _principal(request: Request, token: str) -> Principal:
+    principal = await get_services(request).caller(token)
     if principal.role is Role.INTEGRATION:
         message = "integration credentials cannot use the web UI; sign in with a user credential"
         raise ForbiddenError(message)
@@ -84,7 +84,7 @@ async def page_session(request: Request) -> Session:
     if not token:
         raise LoginRequired
     try:
-        principal = _principal(key, token)
+        principal = await _principal(request, token)
     except UnauthorizedError:
         raise LoginRequired from None
     return Session(principal, csrf_token(key, token))
@@ -121,7 +121,7 @@ async def submitted_form(request: Request) -> SubmittedForm:
     if not csrf_valid(key, token, form.get(CSRF_FIELD)):
         raise ForbiddenError(_BAD_CSRF)
     assert token is not None  # csrf_valid needs it
-    return SubmittedForm(Session(_principal(key, token), csrf_token(key, token)), form)
+    return SubmittedForm(Session(await _principal(request, token), csrf_token(key, token)), form)
 
 
 async def submitted_login_form(request: Request) -> FormData:
