@@ -52,6 +52,7 @@ async def test_bad_input_is_one_line_and_non_zero(tmp_path: Path) -> None:
     for flags, env, problem in (
         (("--port", "70000"), {}, "catalog setting port must be 0 to 65535, got 70000"),
         ((), {"SHOAL_PORT": "inf"}, "SHOAL_PORT must be a number, got 'inf'"),
+        ((), {"SHOAL_PORT": "8000.5"}, "SHOAL_PORT must be a whole number, got '8000.5'"),
         ((), {"SHOAL_RUN_HEARTBEAT_TIMEOUT": "0"}, "run_heartbeat_timeout must be at least"),
         ((), {"SHOAL_MAX_BODY_BYTES": "0"}, "max_body_bytes must be at least 1024"),
     ):

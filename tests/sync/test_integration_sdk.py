@@ -140,10 +140,12 @@ def test_bad_settings_name_the_setting(tmp_path: Path) -> None:
     [
         ({"SHOAL_POLL_INTERVAL": "0"}, {}, "poll interval (seconds) must be at least 0.1"),
         ({}, {"poll_interval": 0.0}, "poll interval (seconds) must be at least 0.1"),
-        ({}, {"interval_minutes": -5.0}, "scheduled resync interval (minutes) must be at least"),
+        ({}, {"interval_minutes": -5.0}, "scheduled resync interval (minutes, 0 for none) must be at least"),
         ({"SHOAL_LEASE_TTL": "inf"}, {}, "SHOAL_LEASE_TTL must be a number"),
         ({"SHOAL_BATCH_SIZE": "0.5"}, {}, "SHOAL_BATCH_SIZE must be a whole number"),
         ({"SHOAL_BATCH_SIZE": "0"}, {}, "batch size must be at least 1"),
+        ({"SHOAL_SCHEDULED_RESYNC_INTERVAL": "-1"}, {}, "(minutes, 0 for none) must be at least"),
+        ({"SHOAL_TARGET_IS_PORT": "maybe"}, {}, "SHOAL_TARGET_IS_PORT must be true or false"),
     ],
 )
 def test_runner_settings_out_of_range_are_config_errors(

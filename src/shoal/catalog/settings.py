@@ -8,23 +8,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from shoal.env import given, number, whole
 from shoal.errors import ConfigError
 
 __all__ = ["CatalogSettings"]
-
-
-def _number(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        message = f"{name} must be a number, got {raw!r}"
-        raise ConfigError(message)
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,16 +55,16 @@ class CatalogSettings:
         defaults = cls()  # slots: the class attributes are descriptors, not the defaults
         settings = cls(
             host=environ.get("SHOAL_HOST", defaults.host),
-            port=int(_number(environ, "SHOAL_PORT", defaults.port)),
+            port=given(whole(environ, "SHOAL_PORT"), defaults.port),
             data_dir=Path(environ.get("SHOAL_DATA_DIR", str(defaults.data_dir))),
             database_url=environ.get("SHOAL_DATABASE_URL") or None,
             public_url=environ.get("SHOAL_PUBLIC_URL") or None,
-            run_heartbeat_timeout=_number(
-                environ, "SHOAL_RUN_HEARTBEAT_TIMEOUT", defaults.run_heartbeat_timeout
+            run_heartbeat_timeout=given(
+                number(environ, "SHOAL_RUN_HEARTBEAT_TIMEOUT"), defaults.run_heartbeat_timeout
             ),
-            max_body_bytes=int(_number(environ, "SHOAL_MAX_BODY_BYTES", defaults.max_body_bytes)),
-            max_bulk_entities=int(
-                _number(environ, "SHOAL_MAX_BULK_ENTITIES", defaults.max_bulk_entities)
+            max_body_bytes=given(whole(environ, "SHOAL_MAX_BODY_BYTES"), defaults.max_body_bytes),
+            max_bulk_entities=given(
+                whole(environ, "SHOAL_MAX_BULK_ENTITIES"), defaults.max_bulk_entities
             ),
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -5,64 +5,22 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any
 
+from shoal.env import flag, given, number, whole
 from shoal.errors import ConfigError
 from shoal.sync.supervisor import Policy
-
-T = TypeVar("T")
 
 __all__ = ["RunnerSettings"]
 
 _LISTENERS = ("push", "poll", "webhook", "none")
 
 
-def _flag(raw: str | None, default: bool, name: str) -> bool:
-    if raw is None or raw == "":
-        return default
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    message = f"{name} must be true or false, got {raw!r}"
-    raise ConfigError(message)
-
-
-def _float(raw: str | None, name: str) -> float | None:
-    if raw is None or raw == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        message = f"{name} must be a number, got {raw!r}"
-        raise ConfigError(message)
-    if value < 0:
-        message = f"{name} must not be negative"
-        raise ConfigError(message)
-    return value
-
-
-def _given(value: float | None, default: T) -> float | T:
-    """``value`` if the variable was set (0 included), else ``default``."""
-    return default if value is None else value
-
-
-def _whole(value: float | None, default: int, name: str) -> int:
-    if value is None:
-        return default
-    if value != int(value):
-        message = f"{name} must be a whole number, got {value:g}"
-        raise ConfigError(message)
-    return int(value)
-
-
 def _check_ranges(settings: RunnerSettings) -> None:
     """The numbers, whether from the environment or from flags, within what they can mean."""
     interval = settings.interval_minutes  # None: the record's; 0: no schedule
     limits = (
-        ("scheduled resync interval (minutes)", interval or 1, 0.01),
+        ("scheduled resync interval (minutes, 0 for none)", interval or 1, 0.01),
         ("poll interval (seconds)", settings.poll_interval, 0.1),
         ("batch size", settings.batch_size, 1),
         ("lease TTL (seconds)", settings.lease_ttl, 1),
@@ -115,36 +73,17 @@ class RunnerSettings:
             client_id=environ.get("SHOAL_CLIENT_ID") or None,
             client_secret=environ.get("SHOAL_CLIENT_SECRET") or None,
             identifier=environ.get("SHOAL_INTEGRATION_IDENTIFIER") or None,
-            resync_on_start=_flag(
-                environ.get("SHOAL_RESYNC_ON_START"), True, "SHOAL_RESYNC_ON_START"
-            ),
-            interval_minutes=_float(
-                environ.get("SHOAL_SCHEDULED_RESYNC_INTERVAL"), "SHOAL_SCHEDULED_RESYNC_INTERVAL"
-            ),
+            resync_on_start=given(flag(environ, "SHOAL_RESYNC_ON_START"), defaults.resync_on_start),
+            interval_minutes=number(environ, "SHOAL_SCHEDULED_RESYNC_INTERVAL"),
             listener=listener,
-            poll_interval=_given(
-                _float(environ.get("SHOAL_POLL_INTERVAL"), "SHOAL_POLL_INTERVAL"),
-                defaults.poll_interval,
-            ),
+            poll_interval=given(number(environ, "SHOAL_POLL_INTERVAL"), defaults.poll_interval),
             policy=Policy(policy),
-            batch_size=_whole(
-                _float(environ.get("SHOAL_BATCH_SIZE"), "SHOAL_BATCH_SIZE"),
-                defaults.batch_size,
-                "SHOAL_BATCH_SIZE",
-            ),
-            target_is_port=_flag(
-                environ.get("SHOAL_TARGET_IS_PORT"), False, "SHOAL_TARGET_IS_PORT"
-            ),
+            batch_size=given(whole(environ, "SHOAL_BATCH_SIZE"), defaults.batch_size),
+            target_is_port=given(flag(environ, "SHOAL_TARGET_IS_PORT"), defaults.target_is_port),
             webhook_host=environ.get("SHOAL_WEBHOOK_HOST", defaults.webhook_host),
-            webhook_port=_whole(
-                _float(environ.get("SHOAL_WEBHOOK_PORT"), "SHOAL_WEBHOOK_PORT"),
-                defaults.webhook_port,
-                "SHOAL_WEBHOOK_PORT",
-            ),
+            webhook_port=given(whole(environ, "SHOAL_WEBHOOK_PORT"), defaults.webhook_port),
             webhook_url=environ.get("SHOAL_WEBHOOK_URL") or None,
-            lease_ttl=_given(
-                _float(environ.get("SHOAL_LEASE_TTL"), "SHOAL_LEASE_TTL"), defaults.lease_ttl
-            ),
+            lease_ttl=given(number(environ, "SHOAL_LEASE_TTL"), defaults.lease_ttl),
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         _check_ranges(settings)
