@@ -330,7 +330,7 @@ async def test_deletes(admin: httpx.AsyncClient) -> None:
         json={"entities": ["root", "ghost"]},
     )
     assert kept.status_code == 200
-    assert kept.json() == {"ok": True, "deletedEntities": ["root"]}
+    assert kept.json() == {"ok": True, "deletedEntities": ["root"], "deletedDependents": []}
     assert not await _exists(admin, "item", "root")
     assert (await _get(admin, "item", "child"))["relations"] == {"parts": ["other"]}
     assert await _exists(admin, "item", "grandchild")
@@ -346,7 +346,14 @@ async def test_deletes(admin: httpx.AsyncClient) -> None:
         json={"entities": ["other"]},
     )
     assert cascade.status_code == 200
-    assert "other" in cascade.json()["deletedEntities"]
+    assert cascade.json() == {
+        "ok": True,
+        "deletedEntities": ["other"],
+        "deletedDependents": [  # child relates to other, grandchild to child
+            {"blueprint": "item", "identifier": "child"},
+            {"blueprint": "item", "identifier": "grandchild"},
+        ],
+    }
     for identifier in ("other", "child", "grandchild"):
         assert not await _exists(admin, "item", identifier)
     assert await _exists(admin, "item", "member")
@@ -371,7 +378,7 @@ async def test_deletes(admin: httpx.AsyncClient) -> None:
         "/v1/blueprints/item/bulk/entities/delete",
         json={"entities": ["kept", *(f"x{i}" for i in range(999))]},
     )
-    assert most.json() == {"ok": True, "deletedEntities": ["kept"]}
+    assert most.json() == {"ok": True, "deletedEntities": ["kept"], "deletedDependents": []}
 
 
 async def test_datasource_entities(admin: httpx.AsyncClient) -> None:

@@ -781,6 +781,8 @@ def test_bulk_delete(fuzz: Fuzz) -> None:
         removed = before.keys() - after.keys()
         direct = {(blueprint, identifier) for identifier in result["deletedEntities"]}
         assert direct <= removed
+        dependents = {(d["blueprint"], d["identifier"]) for d in result["deletedDependents"]}
+        assert removed == direct | dependents and not direct & dependents
         if not flag(params, "delete_dependents"):
             assert removed == direct
         for key in removed - direct:

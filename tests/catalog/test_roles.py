@@ -211,7 +211,11 @@ async def test_an_integration_deleting_with_dependents_deletes_only_its_own(
             "/v1/blueprints/team/bulk/entities/delete?delete_dependents=true",
             json={"entities": ["t1"]},
         )
-        assert deleted.json() == {"ok": True, "deletedEntities": ["t1"]}
+        assert deleted.json() == {
+            "ok": True,
+            "deletedEntities": ["t1"],
+            "deletedDependents": [{"blueprint": "service", "identifier": "own"}],
+        }
     assert (await admin.get("/v1/blueprints/service/entities/own")).status_code == 404
     kept = (await admin.get("/v1/blueprints/service/entities/manual")).json()["entity"]
     assert kept["relations"]["team"] is None  # not deleted: its relation is cleared

@@ -843,7 +843,8 @@ async def test_delete_entities_in_batches_of_100() -> None:
     ids = [f"e{i}" for i in range(250)]
     async with make_client(server) as client:
         deleted = await client.delete_entities("svc", ids, delete_dependents=False)
-    assert deleted == [i for i in ids if i != "e7"]
+    assert deleted.deleted == tuple(i for i in ids if i != "e7")
+    assert deleted.dependents == ()
     assert [len(body_of(r)["entities"]) for r in server.requests] == [100, 100, 50]
     assert body_of(server.requests[0])["entities"][0] == "e0"  # sequential, in the given order
     assert all(query(r) == {"delete_dependents": ["false"]} for r in server.requests)

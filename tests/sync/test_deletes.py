@@ -199,6 +199,23 @@ async def test_dependents_are_deleted_before_their_targets(catalog: RunningCatal
     assert await identifiers(catalog, "service") == {"s1"}
 
 
+async def test_dependents_the_catalog_deletes_with_their_targets_are_counted(
+    catalog: RunningCatalog,
+) -> None:
+    config = mapping(delete_dependents=True)
+    await run_once(catalog, make_integration(["a", "b"], [("s1", "a")], config))
+    async with await admin_client(catalog) as admin:  # a service of someone else's, on squad b
+        entity = {"identifier": "by-hand", "relations": {"squad": "b"}}
+        response = await admin.post("/v1/blueprints/service/entities", json=entity)
+        assert response.status_code == 201, response.text
+    record = await run_once(catalog, make_integration(["a"], [("s1", "a")], config))
+    # deleting the stale squad b (with the run's admin credential) took the service with it
+    assert record.delete_phase.status == "done" and record.delete_phase.deleted == 2
+    assert {k.kind: k.deleted for k in record.kinds} == {"squad": 1, "service": 1}
+    assert await identifiers(catalog, "squad") == {"a"}
+    assert await identifiers(catalog, "service") == {"s1"}
+
+
 async def test_a_handler_raising_cancelled_error_fails_its_kind_not_the_run(
     catalog: RunningCatalog,
 ) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, TypeVar
@@ -609,14 +609,16 @@ class Resync:
             await self._deletion_order(list(by_blueprint)) if not dependents else list(by_blueprint)
         )
         for blueprint in order:
-            deleted = await self._client.delete_entities(
+            result = await self._client.delete_entities(
                 blueprint,
                 by_blueprint[blueprint],
                 delete_dependents=dependents,
                 run_id=self.record.id,
             )
-            self.record.delete_phase.deleted += len(deleted)
-            self._count_deleted(blueprint, len(deleted))
+            self.record.delete_phase.deleted += len(result.deleted) + len(result.dependents)
+            self._count_deleted(blueprint, len(result.deleted))
+            for dependent_blueprint, count in Counter(bp for bp, _ in result.dependents).items():
+                self._count_deleted(dependent_blueprint, count)
             self._notify()
 
     async def _deletion_order(self, blueprints: list[str]) -> list[str]:

@@ -245,8 +245,14 @@ async def delete_entities(
         delete_dependents=_flag(delete_dependents, False),
         owner=_owner(caller),
     )
-    services.metrics.entities_deleted.inc(len(deleted))
-    return {"ok": True, "deletedEntities": deleted}
+    services.metrics.entities_deleted.inc(len(deleted.identifiers) + len(deleted.dependents))
+    return {
+        "ok": True,
+        "deletedEntities": deleted.identifiers,
+        "deletedDependents": [
+            {"blueprint": bp, "identifier": identifier} for bp, identifier in deleted.dependents
+        ],
+    }
 
 
 def _owner(caller: Principal) -> str | None:
@@ -292,13 +298,13 @@ async def delete_entity(
     delete_dependents: Flag = None,
 ) -> dict[str, Any]:
     authorize(caller, Action.WRITE_ENTITY)
-    await services.store.entities.delete_one(
+    deleted = await services.store.entities.delete_one(
         blueprint,
         raw_tail(request, 5),
         delete_dependents=_flag(delete_dependents, False),
         owner=_owner(caller),
     )
-    services.metrics.entities_deleted.inc()
+    services.metrics.entities_deleted.inc(1 + len(deleted.dependents))
     return {"ok": True}
 
 

@@ -43,7 +43,7 @@ from shoal.content_digest import body_digest, may_repeat, row_digester
 from shoal.errors import CatalogError, ConflictError, InvalidInputError, NotFoundError
 from shoal.types import JSONObject
 
-__all__ = ["BulkResult", "EntityStore", "WriteOptions"]
+__all__ = ["BulkResult", "Deletion", "EntityStore", "WriteOptions"]
 
 _e = schema.entities
 
@@ -57,6 +57,15 @@ class WriteOptions:
     validation_only: bool = False
     datasource: str | None = None
     actor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """What a delete removed: the identifiers asked for that were deleted, and the entities
+    deleted with them because they related to them (``delete_dependents``)."""
+
+    identifiers: list[str]
+    dependents: list[EntityKey]
 
 
 @dataclass(slots=True)
@@ -813,14 +822,13 @@ class EntityStore:
         *,
         delete_dependents: bool,
         owner: str | None = None,
-    ) -> list[str]:
+    ) -> Deletion:
         """Delete entities; with ``delete_dependents`` also those that relate to them.
 
         Without it, relations pointing at deleted entities are cleared on their holders.
         With ``owner`` (an integration identifier), only entities whose datasource names that
         integration (see :func:`datasource_owner`) are deleted, dependents included: the
         relations of the others pointing at deleted entities are cleared.
-        Returns the identifiers of ``blueprint_id`` actually deleted.
         """
         async with self._db.write() as conn:
             await self._blueprints.get(blueprint_id, conn)
@@ -850,7 +858,8 @@ class EntityStore:
                         delete(_e).where(_e.c.blueprint == bp, _e.c.identifier.in_(chunk))
                     )
                     await self._relations.remove(conn, bp, chunk)
-            return [i for i in identifiers if i in present]
+            asked = {(blueprint_id, identifier) for identifier in present}
+            return Deletion([i for i in identifiers if i in present], sorted(doomed - asked))
 
     async def _dependents(
         self, conn: AsyncConnection, targets: set[tuple[str, str]]
@@ -909,13 +918,14 @@ class EntityStore:
         *,
         delete_dependents: bool,
         owner: str | None = None,
-    ) -> None:
+    ) -> Deletion:
         deleted = await self.delete_many(
             blueprint_id, [identifier], delete_dependents=delete_dependents, owner=owner
         )
-        if not deleted:
+        if not deleted.identifiers:
             message = f"entity {identifier!r} of blueprint {blueprint_id!r} was not found"
             raise NotFoundError(message)
+        return deleted
 
 
 def _parse_inputs(

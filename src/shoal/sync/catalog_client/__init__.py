@@ -10,6 +10,7 @@ from shoal.sync.catalog_client.client import CatalogClient
 from shoal.sync.catalog_client.limits import MIB, PORT_LIMITS, SHOAL_LIMITS, ClientLimits
 from shoal.sync.catalog_client.results import (
     UNKNOWN_IDENTIFIER,
+    DeleteResult,
     EntityError,
     UpsertedEntity,
     UpsertResult,
@@ -24,6 +25,7 @@ __all__ = [
     "UNKNOWN_IDENTIFIER",
     "CatalogClient",
     "ClientLimits",
+    "DeleteResult",
     "EntityError",
     "EventStream",
     "SSEDecoder",

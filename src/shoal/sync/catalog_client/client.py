@@ -35,6 +35,7 @@ from shoal.sync.catalog_client.responses import (
 )
 from shoal.sync.catalog_client.results import (
     UNKNOWN_IDENTIFIER,
+    DeleteResult,
     EntityError,
     UpsertedEntity,
     UpsertResult,
@@ -437,8 +438,8 @@ class CatalogClient:
         *,
         delete_dependents: bool,
         run_id: str | None = None,
-    ) -> list[str]:
-        """Delete entities of ``blueprint``; returns the identifiers the catalog deleted.
+    ) -> DeleteResult:
+        """Delete entities of ``blueprint``; returns what the catalog deleted.
 
         Sends ``POST /v1/blueprints/{bp}/bulk/entities/delete`` in batches of
         ``limits.delete_batch_size`` (Port: 100; Shoal: 1000), halving a batch the catalog
@@ -446,7 +447,8 @@ class CatalogClient:
         concurrently; without it they go one after another in the given order, because the
         catalog refuses to delete an entity that others still relate to and the caller's order
         (dependents first) must be kept. Identifiers the catalog did not know are simply absent
-        from the answer. A 4xx raises :class:`LoadError`.
+        from the answer; the entities deleted with them are in it when the catalog says (Shoal's
+        ``deletedDependents``). A 4xx raises :class:`LoadError`.
         """
         size = self._limits.delete_batch_size
         chunks = [list(identifiers[i : i + size]) for i in range(0, len(identifiers), size)]
@@ -460,7 +462,7 @@ class CatalogClient:
             )
         else:
             results = [await self._delete_chunk(blueprint, chunk, params) for chunk in chunks]
-        return [identifier for result in results for identifier in result]
+        return DeleteResult.combine(results)
 
     async def search_entities(self, query: JSONObject, include: Sequence[str]) -> list[JSONObject]:
         """``POST /v1/entities/search`` → matching entities projected to ``include`` paths.
@@ -710,7 +712,7 @@ class CatalogClient:
             return UpsertResult(errors=(EntityError(index, identifier, message, status, code),))
         raise self._load_error(blueprint, response)
 
-    async def _delete_chunk(self, blueprint: str, chunk: list[str], params: Params) -> list[str]:
+    async def _delete_chunk(self, blueprint: str, chunk: list[str], params: Params) -> DeleteResult:
         what = f"delete {len(chunk)} entities of blueprint {blueprint!r}"
         path = f"/blueprints/{_segment(blueprint)}/bulk/entities/delete"
         response = await self._session.request(
@@ -720,13 +722,23 @@ class CatalogClient:
             first, second = await _in_halves(
                 what, chunk, lambda half: self._delete_chunk(blueprint, half, params)
             )
-            return first + second
+            return DeleteResult.combine((first, second))
         if not response.is_success:
             raise self._load_error(blueprint, response, action="delete")
-        deleted = json_object(response, what).get("deletedEntities", [])
-        if not isinstance(deleted, list):
-            return []
-        return [identifier for identifier in deleted if isinstance(identifier, str)]
+        answer = json_object(response, what)
+        deleted, dependents = answer.get("deletedEntities"), answer.get("deletedDependents")
+        return DeleteResult(
+            tuple(i for i in deleted if isinstance(i, str)) if isinstance(deleted, list) else (),
+            tuple(
+                (d["blueprint"], d["identifier"])
+                for d in dependents
+                if isinstance(d, dict)
+                and isinstance(d.get("blueprint"), str)
+                and isinstance(d.get("identifier"), str)
+            )
+            if isinstance(dependents, list)
+            else (),
+        )
 
     @staticmethod
     def _load_error(blueprint: str, response: httpx.Response, action: str = "store") -> ShoalError:

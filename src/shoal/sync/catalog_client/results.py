@@ -1,11 +1,11 @@
-"""Outcome of a bulk upsert: which entities the catalog stored and which it refused."""
+"""Outcomes of bulk writes: which entities the catalog stored, refused or deleted."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["UNKNOWN_IDENTIFIER", "EntityError", "UpsertResult", "UpsertedEntity"]
+__all__ = ["UNKNOWN_IDENTIFIER", "DeleteResult", "EntityError", "UpsertResult", "UpsertedEntity"]
 
 UNKNOWN_IDENTIFIER = "unknown"
 """The identifier Port reports for an entity whose search identifier matched no entity."""
@@ -85,3 +85,22 @@ class UpsertResult:
         entities.sort(key=lambda entity: entity.index)
         errors.sort(key=lambda error: error.index)
         return cls(tuple(entities), tuple(errors))
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    """What ``delete_entities`` deleted."""
+
+    deleted: tuple[str, ...] = ()
+    """The identifiers asked for that the catalog deleted (absent: it did not know them)."""
+    dependents: tuple[tuple[str, str], ...] = ()
+    """``(blueprint, identifier)`` of the entities deleted with them because they related to
+    them (``delete_dependents``), as a Shoal catalog reports them; Port does not."""
+
+    @classmethod
+    def combine(cls, parts: Iterable[DeleteResult]) -> DeleteResult:
+        parts = list(parts)
+        return cls(
+            tuple(identifier for part in parts for identifier in part.deleted),
+            tuple(key for part in parts for key in part.dependents),
+        )
