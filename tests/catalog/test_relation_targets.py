@@ -106,6 +106,39 @@ async def test_entities_pointing_at_one_are_found_merged_or_not(
     await _assert_index_holds_the_merged_rows(store)
 
 
+@pytest.mark.parametrize("merge_rows", [1, 1_000_000], ids=["merged", "not-merged"])
+async def test_a_blueprint_dropping_or_retargeting_a_relation_moves_its_rows(
+    store: Store, merge_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relation_targets, "MERGE_ROWS", merge_rows)
+    await store.blueprints.create({"identifier": "squad", "title": "Squad"}, actor=None)
+    await _write(store, "team", {"identifier": "t1"})
+    await _write(store, "squad", {"identifier": "t1"})
+    await _write(
+        store, "svc", {"identifier": "s1", "relations": {"owner": "t1", "deps": []}},
+        {"identifier": "s2", "relations": {"deps": ["s1"]}},
+    )  # fmt: skip
+
+    # owner now points at squads: s1 relates to squad t1, no longer to team t1
+    await store.blueprints.update("svc", {"relations": {"owner": {"target": "squad"}}})
+    assert await _pointing_at(store, "team", "t1") == []
+    assert await _pointing_at(store, "squad", "t1") == [("owner", "svc", "s1")]
+    await _assert_index_holds_the_merged_rows(store)
+    # so deleting team t1 leaves s1 alone, and deleting squad t1 clears its owner
+    await store.entities.delete_many("team", ["t1"], delete_dependents=True)
+    assert (await store.entities.get("svc", "s1")).relations["owner"] == "t1"
+    await store.entities.delete_many("squad", ["t1"], delete_dependents=False)
+    assert (await store.entities.get("svc", "s1")).relations["owner"] is None
+
+    # a relation dropped relates nothing: deleting its old target keeps its holders
+    relations = {"owner": {"target": "squad"}}  # deps is gone
+    await store.blueprints.update("svc", {"relations": relations}, replace=True)
+    assert await _pointing_at(store, "svc", "s1") == []
+    await store.entities.delete_many("svc", ["s1"], delete_dependents=True)
+    assert (await store.entities.get("svc", "s2")).identifier == "s2"
+    await _assert_index_holds_the_merged_rows(store)
+
+
 async def test_a_write_that_crosses_the_mark_merges_everything_written_before(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,7 @@ from shoal.catalog.store.database import Database, open_database
 from shoal.catalog.store.entities import BulkResult, EntityStore, WriteOptions
 from shoal.catalog.store.integrations import IntegrationStore
 from shoal.catalog.store.leases import Lease, LeaseStore
+from shoal.catalog.store.relation_targets import Relations
 
 __all__ = [
     "BlueprintStore",
@@ -41,11 +42,12 @@ class Store:
 
 async def open_store(url: str, *, base_url: str) -> Store:
     database = await open_database(url)
-    blueprints = BlueprintStore(database)
+    relations = Relations(database)
+    blueprints = BlueprintStore(database, relations)
     return Store(
         database=database,
         blueprints=blueprints,
-        entities=EntityStore(database, blueprints),
+        entities=EntityStore(database, blueprints, relations),
         integrations=IntegrationStore(database, base_url),
         credentials=CredentialStore(database),
         leases=LeaseStore(database),

@@ -17,6 +17,7 @@ from shoal.catalog.blueprints import (
 )
 from shoal.catalog.store import schema
 from shoal.catalog.store.database import Database
+from shoal.catalog.store.relation_targets import RelationRow, Relations
 from shoal.clock import now_us, to_iso
 from shoal.errors import ConflictError, InvalidInputError, NotFoundError
 from shoal.types import JSONObject
@@ -24,6 +25,7 @@ from shoal.types import JSONObject
 __all__ = ["BlueprintStore"]
 
 _t = schema.blueprints
+_e = schema.entities
 
 
 def _to_json(row: Any) -> JSONObject:
@@ -36,8 +38,9 @@ def _to_json(row: Any) -> JSONObject:
 
 
 class BlueprintStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, relations: Relations) -> None:
         self._db = database
+        self._relations = relations
         self._validators: dict[tuple[str, int], Validator] = {}
         self._checks: dict[tuple[str, int], PropertyCheck] = {}
 
@@ -133,7 +136,31 @@ class BlueprintStore:
                 .where(_t.c.identifier == identifier)
                 .values(body=body, updated_at=now_us())
             )
+            await self._relink(conn, identifier, current["relations"], body["relations"])
             return await self.get(identifier, conn)
+
+    async def _relink(
+        self,
+        conn: AsyncConnection,
+        identifier: str,
+        before: dict[str, JSONObject],
+        after: dict[str, JSONObject],
+    ) -> None:
+        """Keep the relation rows of ``identifier``'s entities true to its relations: a relation
+        dropped has none (deleting its old targets must not delete or clear its holders), one
+        pointed at another blueprint has its rows point there."""
+        for name in sorted(before):
+            target = after[name]["target"] if name in after else None
+            if target == before[name]["target"]:
+                continue
+            rows: list[RelationRow] = []
+            if target is not None:
+                held = select(_e.c.identifier, _e.c.relations).where(_e.c.blueprint == identifier)
+                for holder, relations in await conn.execute(held):
+                    value = relations.get(name)
+                    targets = [value] if isinstance(value, str) else value or []
+                    rows.extend((identifier, holder, name, target, t) for t in targets)
+            await self._relations.replace_relation(conn, identifier, name, rows)
 
     async def delete(self, identifier: str) -> None:
         async with self._db.write() as conn:

@@ -236,11 +236,13 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 
 
 class EntityStore:
-    def __init__(self, database: Database, blueprints: BlueprintStore) -> None:
+    def __init__(
+        self, database: Database, blueprints: BlueprintStore, relations: Relations
+    ) -> None:
         self._db = database
         self._blueprints = blueprints
         self._last_now = 0
-        self._relations = Relations(database)
+        self._relations = relations
 
     # --- reads -------------------------------------------------------------------------------
 

@@ -120,6 +120,17 @@ class Relations:
         await conn.execute(delete(_t).where(tuple_(*(_t.c[name] for name in _KEY)).in_(copied)))
         await conn.execute(delete(_r).where(*held))
 
+    async def replace_relation(
+        self, conn: AsyncConnection, blueprint: str, relation: str, rows: Sequence[RelationRow]
+    ) -> None:
+        """Delete the rows of one relation of every entity of ``blueprint``, then add ``rows``
+        (a blueprint that drops the relation or points it at another blueprint)."""
+        held = (_r.c.blueprint == blueprint, _r.c.relation == relation)
+        copied = select(*(_r.c[name] for name in _KEY)).where(*held)
+        await conn.execute(delete(_t).where(tuple_(*(_t.c[name] for name in _KEY)).in_(copied)))
+        await conn.execute(delete(_r).where(*held))
+        await self.add(conn, rows)
+
     async def remove_row(self, conn: AsyncConnection, row: RelationRow) -> None:
         """Delete one relation row."""
         values = dict(zip(_ROW, row, strict=True))
