@@ -41,6 +41,11 @@ class NeedsJq(Exception):  # noqa: N818 - a signal, not an error condition
     """The native evaluation cannot decide this case exactly; evaluate it with libjq."""
 
 
+class _KeysNeedJq(NeedsJq):
+    """An object with non-string keys (as YAML gives): libjq sees them as strings, so whether
+    a key is there is for libjq to say; ``?`` must not read this as an error of its step."""
+
+
 _EXACT_INT = 2**53  # beyond this libjq's double conversion changes an int
 
 
@@ -82,7 +87,8 @@ def canonical(value: Any) -> JSON:
 
 
 def _check_encodable(text: str) -> None:
-    # Lone surrogates survive in Python strings; libjq replaces them with U+FFFD.
+    # Lone surrogates survive in Python strings (json.loads makes them of "\ud83d"); libjq
+    # refuses such a value, so a leaf reading one is left to it (and fails).
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -243,7 +249,7 @@ def _check_missing(container: dict[Any, Any]) -> None:
     # json.dumps (hence libjq) turns int/float/bool/None keys into strings, so `.["1"]` can
     # find the key 1. Only checked on a miss, where it is cheap relative to how rare it is.
     if any(type(k) is not str for k in container):
-        raise NeedsJq
+        raise _KeysNeedJq
 
 
 def _step(value: Any, key: str | int) -> Any:
@@ -271,6 +277,8 @@ def _optional_getter(segments: list[PathSegment], finish: Callable[[Any], Any]) 
                 return None
             try:
                 value = _step(value, key)
+            except _KeysNeedJq:
+                raise
             except NeedsJq:
                 # `?` suppresses the error of its own step only (`.[0].a?` on {} still
                 # fails): no output, which Ocean reads as null.

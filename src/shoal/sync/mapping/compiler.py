@@ -405,6 +405,9 @@ def _nested_builder(shape: Any) -> Callable[[list[Any]], Any]:
 # -- the fused program -----------------------------------------------------------------------
 
 _PRELUDE = "def __shoal_first(f): try [first(f)] catch null;\n"
+_END = "\n\n"
+"""What ends an embedded leaf: a leaf may end in a ``#`` comment, and one ending in ``\\``
+goes on to the next line (jq 1.7), which would swallow the next leaf's cell."""
 
 
 @dataclass(slots=True)
@@ -418,6 +421,8 @@ class _FusedProgram:
 
     program: Any = None
     input_paths: list[Callable[[Any], Any]] = field(default_factory=list)
+    row_lengths: frozenset[int] = frozenset()
+    """The lengths a row may have: any other means a leaf did not stay in its cell."""
 
     @classmethod
     def build(cls, leaves: list[_FusedLeaf], *, gated: bool) -> _FusedProgram:
@@ -434,8 +439,8 @@ class _FusedProgram:
                 if tuple(segments) not in inputs:
                     inputs[tuple(segments)] = len(getters)
                     getters.append(make_getter(segments, raw=True))
-                texts[position] = f".[{inputs[tuple(segments)]}] | ({rest}\n)"
-        cells = [f"__shoal_first(({text}\n))" for text in texts]
+                texts[position] = f".[{inputs[tuple(segments)]}] | ({rest}{_END})"
+        cells = [f"__shoal_first(({text}{_END}))" for text in texts]
         if gated:
             body = (
                 f"{cells[0]} as $s | if $s == [true] then [$s, {', '.join(cells[1:])}] "
@@ -451,7 +456,7 @@ class _FusedProgram:
             # Some leaf does not survive being embedded (each one compiled on its own).
             # Rare enough that evaluating every leaf alone is an acceptable answer.
             return cls()
-        return cls(program, getters)
+        return cls(program, getters, frozenset({1, len(cells)} if gated else {len(cells)}))
 
     def run(self, items: list[Any]) -> list[list[Any] | None]:
         """One row per item (``None`` where the fused program could not run for it)."""
@@ -488,7 +493,8 @@ class _FusedProgram:
         if len(outputs) != len(present):
             return rows
         for (position, _), output in zip(present, outputs, strict=True):
-            rows[position] = output
+            if type(output) is list and len(output) in self.row_lengths:
+                rows[position] = output
         return rows
 
 
