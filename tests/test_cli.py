@@ -78,6 +78,14 @@ async def test_bad_input_is_one_line_and_non_zero(tmp_path: Path) -> None:
         env={"SHOAL_CLIENT_ID": "a", "SHOAL_CLIENT_SECRET": "b"},
     )
     assert code == 1 and "no bundled integration 'no-such-thing'" in err
+    code, _, err = await shoal(
+        "integration",
+        "run",
+        "fake",
+        env={"SHOAL_CLIENT_ID": "a", "SHOAL_CLIENT_SECRET": "b", "SHOAL_LOG_LEVEL": "loud"},
+    )
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("shoal: SHOAL_LOG_LEVEL must be one of DEBUG, INFO"), err
 
 
 async def test_integration_run_tunes_the_garbage_collector(tmp_path: Path) -> None:

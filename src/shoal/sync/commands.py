@@ -9,6 +9,7 @@ import importlib.util
 import logging
 import os
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +52,20 @@ def load_integration(name_or_path: str) -> Integration:
     return found
 
 
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(environ: Mapping[str, str]) -> str:
+    level = environ.get("SHOAL_LOG_LEVEL") or "INFO"
+    if level.upper() not in _LOG_LEVELS:
+        message = f"SHOAL_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {level!r}"
+        raise ConfigError(message)
+    return level.upper()
+
+
 async def run_integration(args: argparse.Namespace) -> int:
     logging.basicConfig(
-        level=os.environ.get("SHOAL_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(message)s",
+        level=_log_level(os.environ), format="%(asctime)s %(levelname)s %(message)s"
     )
     integration = load_integration(args.integration)
     settings = RunnerSettings.from_env(

@@ -49,7 +49,8 @@ class RunnerSettings:
     poll_interval: float = 60.0
     policy: Policy = Policy.RESTART
     batch_size: int = 1000
-    """Entities per bulk request: 500 for a Shoal catalog; Port accepts at most 20."""
+    """Entities per bulk request to a Shoal catalog (its default maximum); Port accepts at most
+    20, which the client uses when ``target_is_port``."""
     target_is_port: bool = False
     progress_interval: float = 1.0
     webhook_host: str = "127.0.0.1"
