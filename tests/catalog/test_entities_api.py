@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -705,3 +706,67 @@ async def test_a_merge_drops_what_the_blueprint_no_longer_defines(
     stored = await _get(admin, "item", "i1")
     assert stored["properties"] == {"color": "blue"}
     assert stored["relations"] == {"parts": []}
+
+
+async def test_both_engines_answer_edge_inputs_alike(admin: httpx.AsyncClient) -> None:
+    await _blueprints(admin)
+    await _bulk(
+        admin,
+        "item",
+        [{"identifier": "alpha-1", "title": "Alpha"}, {"identifier": "b", "title": None}],
+    )
+    # text search ignores case, and untitled entities sort first (last in descending order)
+    found = await admin.get("/v1/blueprints/item/entities", params={"search": "ALPHA"})
+    assert [e["identifier"] for e in found.json()["entities"]] == ["alpha-1"]
+    for order, expected in (("asc", ["b", "alpha-1"]), ("desc", ["alpha-1", "b"])):
+        page = await admin.get(
+            "/v1/blueprints/item/entities", params={"sort": "title", "order": order}
+        )
+        assert [e["identifier"] for e in page.json()["entities"]] == expected
+
+    # many datasource rules, or one longer than any datasource: answered, not a 500
+    many = {
+        "combinator": "and",
+        "rules": [
+            {"property": "$datasource", "operator": "contains", "value": f"x{n}"}
+            for n in range(600)
+        ],
+    }
+    assert (await admin.post("/v1/entities/search", json=many)).json()["entities"] == []
+    long = "x" * 60_000
+    rule = {"property": "$datasource", "operator": "beginsWith", "value": long}
+    search = await admin.post("/v1/entities/search", json={"combinator": "and", "rules": [rule]})
+    assert search.status_code == 200 and search.json()["entities"] == []
+    owned = await admin.post(
+        "/v1/blueprints/entities/datasource-entities",
+        json={"datasource_prefix": long, "datasource_suffix": ""},
+    )
+    assert owned.status_code == 200 and owned.json()["entities"] == []
+
+    # a forged cursor holding U+0000 is refused, not a 500 (PostgreSQL cannot hold it)
+    forged = base64.urlsafe_b64encode(b'["item", "a\\u0000"]').decode()
+    assert_error(
+        await admin.post(
+            "/v1/blueprints/entities/datasource-entities",
+            json={"datasource_prefix": "", "datasource_suffix": "", "from": forged},
+        ),
+        422,
+        "invalid_request",
+    )
+
+
+async def test_a_required_property_may_not_be_null(admin: httpx.AsyncClient) -> None:
+    schema = {"properties": {"x": {"type": "string"}, "y": {"type": "string"}}, "required": ["x"]}
+    await create_blueprint(admin, {"identifier": "strict", "schema": schema})
+    ok = await admin.post(
+        f"/v1/blueprints/strict/entities?{UPSERT}",
+        json={"identifier": "a", "properties": {"x": "set", "y": None}},
+    )
+    assert ok.status_code == 201, ok.text
+    for properties in ({"x": None}, {"y": "only"}):
+        refused = await admin.post(
+            f"/v1/blueprints/strict/entities?{UPSERT}",
+            json={"identifier": "b", "properties": properties},
+        )
+        assert_error(refused, 422, "invalid_request")
+    assert not await _exists(admin, "strict", "b")

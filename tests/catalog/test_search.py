@@ -91,6 +91,9 @@ def _nested(depth: int) -> dict[str, Any]:
         ({"rules": [r("$createdAt", "=", "2026-01-01T00:00:00")]}, "time zone"),
         ({"rules": [{"combinator": "and", "rules": [r("a", "bad", 1)]}]}, "rules[0].rules[0]"),
         ({"rules": [_nested(25)]}, "nested at most"),
+        ({"rules": [r("$updatedAt", "in", ["2026-01-01"])]}, "time zone"),
+        ({"rules": [r("$createdAt", "beginsWith", "2026")]}, "does not apply to $createdAt"),
+        ({"rules": [r("$updatedAt", "contains", "T")]}, "does not apply to $updatedAt"),
     ],
 )
 def test_parse_errors(data: Any, fragment: str) -> None:
@@ -235,6 +238,22 @@ ITEM = Item(
         (r("$updatedAt", ">", "2026-05-31T23:59:59+00:00"), True),
         (r("$updatedAt", "=", "2026-06-01T02:00:00+02:00"), True),
         (r("$datasource", "contains", "/svc/"), True),
+        # JSON equality: true is not 1, nor 1 true
+        (r("flag", "=", 1), False),
+        (r("flag", "=", True), True),
+        (r("n", "=", True), False),
+        (r("n", "=", 5.0), True),
+        (r("flag", "in", [1, 2]), False),
+        (r("tags", "contains", True), False),
+        (r("tags", "containsAny", [1, "b"]), True),
+        (r("flag", "!=", 1), True),
+        # moments in time, on the meta timestamps and date-time properties alike
+        (r("$updatedAt", "in", ["2026-06-01T02:00:00+02:00"]), True),
+        (r("$updatedAt", "notIn", ["2026-06-01T00:00:00Z"]), False),
+        (r("deployed", ">", "2026-03-01T10:59:59Z"), True),  # 11:00Z, though "12:00+01:00"
+        (r("deployed", "<", "2026-03-01T11:30:00Z"), True),
+        (r("deployed", ">=", "2026-03-01T11:00:00Z"), True),
+        (r("s", ">", "2026-01-01T00:00:00Z"), False),  # not a moment
         (r("$datasource", "beginsWith", "port-ocean/x/"), True),
         ({"relation": "owner", "operator": "=", "value": "t1"}, True),
         ({"relation": "deps", "operator": "in", "value": ["svc-c"]}, True),

@@ -180,13 +180,14 @@ def _property_schema(schema: JSONObject) -> JSONObject:
     null), and Port-only keywords are left to the UI.
     """
     properties: JSONObject = {}
+    required = list(schema.get("required", []))
     for name, spec in schema.get("properties", {}).items():
         spec = {k: v for k, v in spec.items() if k != "format" or v not in _PORT_FORMATS}
-        properties[name] = {"anyOf": [{"type": "null"}, spec]}
+        properties[name] = spec if name in required else {"anyOf": [{"type": "null"}, spec]}
     return {
         "type": "object",
         "properties": properties,
-        "required": list(schema.get("required", [])),
+        "required": required,
         "additionalProperties": False,
     }
 
@@ -310,14 +311,15 @@ def compile_property_check(blueprint: JSONObject) -> PropertyCheck:
     error.
     """
     schema = _property_schema(blueprint["schema"])
-    checks = {
-        name: _value_check(wrapped["anyOf"][1]) for name, wrapped in schema["properties"].items()
-    }
     required = tuple(schema["required"])
+    checks = {
+        name: _value_check(spec if name in required else spec["anyOf"][1])
+        for name, spec in schema["properties"].items()
+    }
 
     def check(properties: Mapping[str, Any]) -> bool:
         for name in required:
-            if name not in properties:
+            if properties.get(name) is None:
                 return False
         for name, value in properties.items():
             value_check = checks.get(name)

@@ -68,6 +68,23 @@ META_FIELDS = frozenset(
     }
 )
 _TIME_FIELDS = frozenset({"$createdAt", "$updatedAt"})
+_TIME_OPERATORS = frozenset(
+    {
+        "=",
+        "!=",
+        "in",
+        "notIn",
+        ">",
+        "<",
+        ">=",
+        "<=",
+        "between",
+        "notBetween",
+        "isEmpty",
+        "isNotEmpty",
+    }
+)
+"""What applies to ``$createdAt``/``$updatedAt``, which are moments, not strings."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +156,13 @@ def _parse_rule(data: Any, where: str) -> Rule:
     if operator in ("in", "notIn", "containsAny") and not isinstance(value, list):
         message = f"{where}: operator {operator!r} needs a list value"
         raise InvalidInputError(message)
+    if name in _TIME_FIELDS and operator not in _TIME_OPERATORS:
+        message = f"{where}: operator {operator!r} does not apply to {name}, a timestamp"
+        raise InvalidInputError(message)
     if operator in ("between", "notBetween"):
         value = _parse_range(value, where)
+    elif name in _TIME_FIELDS and operator in ("in", "notIn"):
+        value = [_time_value(item, where) for item in value or ()]
     elif name in _TIME_FIELDS and operator in (">", "<", ">=", "<=", "=", "!="):
         value = _time_value(value, where)
     return Rule(name, operator, value, is_relation)
@@ -192,28 +214,43 @@ def _as_list(actual: Any) -> list[Any]:
     return actual if isinstance(actual, list) else [actual]
 
 
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality: ``true`` is not ``1`` (as Python's ``==`` has it), ``1`` is ``1.0``."""
+    if type(a) is bool or type(b) is bool:
+        return type(a) is type(b) and a == b
+    if type(a) is list and type(b) is list:
+        return len(a) == len(b) and all(map(_same, a, b))
+    if type(a) is dict and type(b) is dict:
+        return a.keys() == b.keys() and all(_same(value, b[key]) for key, value in a.items())
+    return bool(a == b)
+
+
+def _among(value: Any, values: list[Any]) -> bool:
+    return any(_same(value, item) for item in values)
+
+
 def _apply(operator: str, actual: Any, expected: Any) -> bool:
     match operator:
         case "=":
             if isinstance(actual, list) and not isinstance(expected, list):
-                return expected in actual
-            return bool(actual == expected)
+                return _among(expected, actual)
+            return _same(actual, expected)
         case "!=":
             return not _apply("=", actual, expected)
         case "in":
-            return any(item in expected for item in _as_list(actual))
+            return any(_among(item, expected) for item in _as_list(actual))
         case "notIn":
             return not _apply("in", actual, expected)
         case "contains":
             if isinstance(actual, str):
                 return isinstance(expected, str) and expected in actual
-            return expected in _as_list(actual)
+            return _among(expected, _as_list(actual))
         case "doesNotContains":
             return not _apply("contains", actual, expected)
         case "containsAny":
             if isinstance(actual, str):
                 return any(isinstance(e, str) and e in actual for e in expected)
-            return any(e in _as_list(actual) for e in expected)
+            return any(_among(e, _as_list(actual)) for e in expected)
         case "beginsWith":
             return (
                 isinstance(actual, str)
@@ -251,10 +288,20 @@ def _moment(actual: Any) -> int | None:
     return None
 
 
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T")
+
+
 def _compare(operator: str, actual: Any, expected: Any) -> bool:
     numbers = (int, float)
     if isinstance(actual, bool) or isinstance(expected, bool):
         return False
+    if isinstance(expected, str) and _TIMESTAMP.match(expected):
+        # a date-time property: moments compare, whatever their zones ("...+02:00" vs "...Z")
+        moment = _moment(expected)
+        if moment is not None:
+            actual, expected = _moment(actual), moment
+            if actual is None:
+                return False
     comparable = (isinstance(actual, numbers) and isinstance(expected, numbers)) or (
         isinstance(actual, str) and isinstance(expected, str)
     )
@@ -289,6 +336,10 @@ class Prefilter:
 
 
 _LIKE_SPECIAL = re.compile(r"([\\%_])")
+_MAX_LIKES = 4
+"""LIKE conditions a prefilter keeps at most (SQLite refuses a statement of a thousand)."""
+MAX_DATASOURCE = 1000
+"""Entities' datasource stamps are cut to this many characters."""
 
 
 def like_escape(text: str) -> str:
@@ -332,6 +383,11 @@ def _narrow(result: Prefilter, rule: Rule) -> None:
             else:
                 result.blueprints = _intersect(result.blueprints, values)
     elif name == "$datasource" and isinstance(value, str):
+        if len(value) > MAX_DATASOURCE and op in ("=", "contains", "beginsWith", "endsWith"):
+            result.empty = True  # no stored datasource is that long
+            return
+        if len(result.datasource_like) >= _MAX_LIKES:
+            return  # enough to narrow by; the rest is for matches() to decide
         patterns = {
             "=": like_escape(value),
             "contains": f"%{like_escape(value)}%",

@@ -227,7 +227,11 @@ def encode_cursor(blueprint: str, identifier: str) -> str:
 def decode_cursor(cursor: str) -> tuple[str, str]:
     try:
         blueprint, identifier = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if isinstance(blueprint, str) and isinstance(identifier, str):
+        if (
+            isinstance(blueprint, str)
+            and isinstance(identifier, str)
+            and "\x00" not in blueprint + identifier
+        ):
             return blueprint, identifier
     except (ValueError, TypeError, orjson.JSONDecodeError):
         pass
@@ -378,7 +382,10 @@ class EntityStore:
         cursor: str | None,
     ) -> tuple[list[JSONObject], str | None]:
         """Entities whose datasource starts with ``prefix`` and ends with ``suffix``."""
-        from shoal.catalog.search import like_escape
+        from shoal.catalog.search import MAX_DATASOURCE, like_escape
+
+        if len(prefix) + len(suffix) > MAX_DATASOURCE:
+            return [], None  # no stored datasource is that long (SQLite refuses such patterns)
 
         pattern = f"{like_escape(prefix)}%{like_escape(suffix)}"
         conditions: list[Any] = [_e.c.datasource.like(pattern, escape="\\")]
@@ -444,13 +451,14 @@ class EntityStore:
             from shoal.catalog.search import like_escape
 
             pattern = f"%{like_escape(text)}%"
-            conditions.append(
+            conditions.append(  # ignoring case on both engines (SQLite: ASCII letters)
                 or_(
-                    _e.c.identifier.like(pattern, escape="\\"),
-                    _e.c.title.like(pattern, escape="\\"),
+                    _e.c.identifier.ilike(pattern, escape="\\"),
+                    _e.c.title.ilike(pattern, escape="\\"),
                 )
             )
-        order = column.desc() if descending else column.asc()
+        # nulls (untitled) first in ascending order, last in descending order, on both engines
+        order = column.desc().nulls_last() if descending else column.asc().nulls_first()
         async with self._db.read() as conn:
             total = (
                 await conn.execute(select(func.count()).select_from(_e).where(*conditions))
