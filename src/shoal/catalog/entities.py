@@ -304,10 +304,6 @@ def validate_entity(
             raise InvalidInputError(message)
         if isinstance(value, str) and spec["many"]:
             entity.relations[name] = [value]
-    for name, spec in relations.items():
-        if spec["required"] and not entity.relations.get(name):
-            message = f"relation {name!r} of blueprint {blueprint['identifier']!r} is required"
-            raise InvalidInputError(message)
 
 
 def _short(error: Any) -> str:
