@@ -142,6 +142,19 @@ async def _ended_sessions(conn: AsyncConnection) -> None:
     await conn.run_sync(schema.ended_sessions.create, checkfirst=True)
 
 
+async def _title_nulls_first(conn: AsyncConnection) -> None:
+    # Untitled entities sort first on both engines: SQLite's indexes hold NULL first, and
+    # PostgreSQL's index must too, or every page sorted by title sorts the whole blueprint.
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("DROP INDEX IF EXISTS ix_entities_blueprint_title"))
+        await conn.execute(
+            text(
+                "CREATE INDEX ix_entities_blueprint_title"
+                " ON entities (blueprint, title NULLS FIRST)"
+            )
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
     Migration("0002_integration_leases", _integration_leases),
@@ -149,6 +162,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0004_store_version", _store_version),
     Migration("0005_relation_targets", _relation_targets),
     Migration("0006_ended_sessions", _ended_sessions),
+    Migration("0007_title_nulls_first", _title_nulls_first),
 )
 """Applied in order, each once, in the transaction that records it. Never edit a released one:
 later migrations add to the schema (``Table`` objects in schema.py show the current shape)."""

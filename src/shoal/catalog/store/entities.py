@@ -457,8 +457,11 @@ class EntityStore:
                     _e.c.title.ilike(pattern, escape="\\"),
                 )
             )
-        # nulls (untitled) first in ascending order, last in descending order, on both engines
-        order = column.desc().nulls_last() if descending else column.asc().nulls_first()
+        if column is _e.c.title:  # untitled first (last descending) on both engines, as
+            # SQLite's index has it; PostgreSQL's index is made so (migration 0007)
+            order = column.desc().nulls_last() if descending else column.asc().nulls_first()
+        else:
+            order = column.desc() if descending else column.asc()
         async with self._db.read() as conn:
             total = (
                 await conn.execute(select(func.count()).select_from(_e).where(*conditions))
