@@ -10,9 +10,10 @@ import httpx
 import orjson
 import pytest
 
+from shoal.catalog.api import integrations as integrations_api
 from shoal.catalog.auth import Role
 from shoal.catalog.server import RunningCatalog
-from tests.conftest import admin_credentials
+from tests.conftest import admin_client, admin_credentials
 from tests.ui.helpers import (
     assert_forbidden,
     browser_user,
@@ -169,6 +170,30 @@ async def test_signing_out_ends_the_session_for_a_copy_of_its_cookie_too(
         # and signing in again starts a new session
         assert (await sign_in(browser, creds["clientId"], creds["clientSecret"])).status_code == 303
         assert (await browser.get("/ui/data-sources")).status_code == 200
+
+
+async def test_an_event_stream_of_a_signed_out_session_ends(
+    catalog: RunningCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(integrations_api, "KEEPALIVE_SECONDS", 0.2)
+    async with await admin_client(catalog) as admin:
+        await create_integration(admin, "streamed")
+    creds = admin_credentials(catalog)
+    async with httpx.AsyncClient(base_url=catalog.url, timeout=10) as browser:
+        assert (await sign_in(browser, creds["clientId"], creds["clientSecret"])).status_code == 303
+        page = await browser.get("/ui/data-sources")
+        async with browser.stream("GET", "/v1/integration/streamed/events") as stream:
+            assert stream.status_code == 200
+            lines = stream.aiter_lines()
+            assert await anext(lines) == "event: ready"
+            async with asyncio.timeout(2):  # alive: keepalives go on
+                while await anext(lines) != ": keepalive":
+                    pass
+            out = await browser.post("/ui/logout", data={"csrf_token": csrf_of(page.text)})
+            assert out.status_code == 303
+            async with asyncio.timeout(5):  # and it ends once signed out of
+                async for _ in lines:
+                    pass
 
 
 async def test_a_form_over_the_body_limit_is_refused_before_it_is_read(

@@ -177,15 +177,19 @@ async def stream_events(
     authorize(caller, Action.READ, identifier)
     await services.store.integrations.get(identifier)  # 404 before the stream starts
     return StreamingResponse(
-        _event_stream(services, identifier, last_event_id),
+        _event_stream(services, identifier, last_event_id, caller.session),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 async def _event_stream(
-    services: Services, identifier: str, last_event_id: str | None
+    services: Services, identifier: str, last_event_id: str | None, session: str | None
 ) -> AsyncIterator[bytes]:
+    """The stream of ``identifier``'s events; one opened by a web UI session ends once that
+    session is signed out of (checked every :data:`KEEPALIVE_SECONDS`)."""
+    loop = asyncio.get_running_loop()
+    checked = loop.time()
     async with services.hub.subscribe(identifier) as queue:
         # subscribed first, then replay: a request recorded in between is seen (twice at worst,
         # and clients ignore ids they have already handled)
@@ -205,6 +209,10 @@ async def _event_stream(
         for request in missed:
             yield Event(identifier, "resync-request", request.id, request.to_json()).encode()
         while True:
+            if session is not None and loop.time() - checked >= KEEPALIVE_SECONDS:
+                if await services.store.credentials.session_ended(session):
+                    return
+                checked = loop.time()
             try:
                 event = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
             except TimeoutError:
