@@ -134,6 +134,13 @@ async def test_a_blueprint_dropping_or_retargeting_a_relation_moves_its_rows(
     relations = {"owner": {"target": "squad"}}  # deps is gone
     await store.blueprints.update("svc", {"relations": relations}, replace=True)
     assert await _pointing_at(store, "svc", "s1") == []
+    # ... until it is defined again: s2 still holds its value
+    relations["deps"] = {"target": "svc", "many": True}
+    await store.blueprints.update("svc", {"relations": relations}, replace=True)
+    assert await _pointing_at(store, "svc", "s1") == [("deps", "svc", "s2")]
+    await _assert_index_holds_the_merged_rows(store)
+    del relations["deps"]
+    await store.blueprints.update("svc", {"relations": relations}, replace=True)
     await store.entities.delete_many("svc", ["s1"], delete_dependents=True)
     assert (await store.entities.get("svc", "s2")).identifier == "s2"
     await _assert_index_holds_the_merged_rows(store)

@@ -12,6 +12,7 @@ and then decides with :func:`matches`, so the semantics live here, once, for eve
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -226,6 +227,8 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _among(value: Any, values: list[Any]) -> bool:
+    if type(value) is str:  # a string equals only the same string: `in` (in C) is exact
+        return value in values
     return any(_same(value, item) for item in values)
 
 
@@ -289,6 +292,8 @@ def _moment(actual: Any) -> int | None:
 
 
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T")
+_expected_moment = functools.lru_cache(maxsize=256)(_moment)
+"""A query's own timestamps, parsed once rather than once per candidate entity."""
 
 
 def _compare(operator: str, actual: Any, expected: Any) -> bool:
@@ -297,7 +302,7 @@ def _compare(operator: str, actual: Any, expected: Any) -> bool:
         return False
     if isinstance(expected, str) and _TIMESTAMP.match(expected):
         # a date-time property: moments compare, whatever their zones ("...+02:00" vs "...Z")
-        moment = _moment(expected)
+        moment = _expected_moment(expected)
         if moment is not None:
             actual, expected = _moment(actual), moment
             if actual is None:

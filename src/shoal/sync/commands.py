@@ -52,13 +52,12 @@ def load_integration(name_or_path: str) -> Integration:
     return found
 
 
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
 def _log_level(environ: Mapping[str, str]) -> str:
     level = environ.get("SHOAL_LOG_LEVEL") or "INFO"
-    if level.upper() not in _LOG_LEVELS:
-        message = f"SHOAL_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {level!r}"
+    if level.upper() not in logging.getLevelNamesMapping():  # WARN and FATAL too
+        message = (
+            f"SHOAL_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {level!r}"
+        )
         raise ConfigError(message)
     return level.upper()
 

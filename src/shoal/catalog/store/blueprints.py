@@ -147,11 +147,12 @@ class BlueprintStore:
         after: dict[str, JSONObject],
     ) -> None:
         """Keep the relation rows of ``identifier``'s entities true to its relations: a relation
-        dropped has none (deleting its old targets must not delete or clear its holders), one
-        pointed at another blueprint has its rows point there."""
-        for name in sorted(before):
+        dropped has none (deleting its old targets must not delete or clear its holders); one
+        pointed at another blueprint, or added (entities may hold values of a relation dropped
+        before), has rows for the values its entities hold."""
+        for name in sorted(before.keys() | after.keys()):
             target = after[name]["target"] if name in after else None
-            if target == before[name]["target"]:
+            if target == (before[name]["target"] if name in before else None):
                 continue
             rows: list[RelationRow] = []
             if target is not None:
