@@ -291,6 +291,11 @@ async def test_bulk_upserts(admin: httpx.AsyncClient) -> None:
     assert errors[1]["statusCode"] == 404
     assert errors[2]["identifier"] == "unknown"
     assert errors[4]["identifier"] == "dave"
+    numbered = await admin.post(
+        f"/v1/blueprints/item/entities/bulk?{UPSERT}", json={"entities": [{"identifier": 5}]}
+    )
+    assert numbered.status_code == 207
+    assert [(e["identifier"], e["statusCode"]) for e in numbered.json()["errors"]] == [("5", 422)]
     alice = await _get(admin, "item", "alice")
     assert alice["properties"] == {"email": "a@x.io", "color": "red", "n": 7}
     assert alice["datasource"] == AGENT

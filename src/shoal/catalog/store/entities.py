@@ -1175,8 +1175,14 @@ def _within(blueprint: str, query: Query) -> Query:
 
 
 def _shown_identifier(body: Any) -> str:
-    if isinstance(body, dict) and isinstance(body.get("identifier"), str):
-        return str(body["identifier"])
+    """How an error names the entity of ``body``: ``"unknown"`` (which Ocean drops silently, as
+    a search identifier that matched nothing) only when it has no identifier to show; a number
+    is shown as such (a mapping that yields numbers must fail loudly)."""
+    identifier = body.get("identifier") if isinstance(body, dict) else None
+    if isinstance(identifier, str):
+        return identifier
+    if isinstance(identifier, int | float) and not isinstance(identifier, bool):
+        return orjson.dumps(identifier).decode()
     return "unknown"
 
 
