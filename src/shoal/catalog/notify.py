@@ -88,15 +88,17 @@ class EventHub:
             "id": event.id,
             "data": event.data,
         }
-        encoded = orjson.dumps(payload).decode()
-        if len(encoded) > _NOTIFY_LIMIT:
+        encoded = orjson.dumps(payload)
+        if len(encoded) > _NOTIFY_LIMIT:  # bytes: "é" is two of them
             payload["data"] = {k: event.data.get(k) for k in ("id", "status", "integration")}
             payload["partial"] = True
-            encoded = orjson.dumps(payload).decode()
+            encoded = orjson.dumps(payload)
         try:
             # one asyncpg connection runs one statement at a time: publishers take turns
             async with self._notify_lock:
-                await self._connection.execute("SELECT pg_notify($1, $2)", CHANNEL, encoded)
+                await self._connection.execute(
+                    "SELECT pg_notify($1, $2)", CHANNEL, encoded.decode()
+                )
         except Exception:
             log.exception("could not NOTIFY other catalog replicas")
 
