@@ -3,10 +3,14 @@ the reverse index yet, and the index holds exactly the merged rows."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoal.catalog.store import Store, WriteOptions, open_store, relation_targets, schema
 from tests.catalog.helpers import undo_migration
@@ -144,6 +148,59 @@ async def test_a_blueprint_dropping_or_retargeting_a_relation_moves_its_rows(
     await store.entities.delete_many("svc", ["s1"], delete_dependents=True)
     assert (await store.entities.get("svc", "s2")).identifier == "s2"
     await _assert_index_holds_the_merged_rows(store)
+
+
+@pytest.mark.parametrize("merge_rows", [1, 1_000_000], ids=["merged", "not-merged"])
+async def test_a_blueprint_retargeting_two_relations_at_once_moves_both(
+    store: Store, merge_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relation_targets, "MERGE_ROWS", merge_rows)
+    await store.blueprints.create({"identifier": "squad", "title": "Squad"}, actor=None)
+    relations = {"a": {"target": "team"}, "b": {"target": "team"}}
+    await store.blueprints.create({"identifier": "pair", "relations": relations}, actor=None)
+    await _write(store, "team", {"identifier": "t1"})
+    await _write(store, "pair", {"identifier": "p1", "relations": {"a": "t1", "b": "t1"}})
+    relations = {"a": {"target": "squad"}, "b": {"target": "squad"}}
+    await store.blueprints.update("pair", {"relations": relations})
+    assert await _pointing_at(store, "squad", "t1") == [("a", "pair", "p1"), ("b", "pair", "p1")]
+    await _assert_index_holds_the_merged_rows(store)
+
+
+async def test_a_lookup_during_a_merge_by_another_process_misses_nothing(
+    store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lookup reads the rows not merged yet and relation_targets in two queries; another
+    # process (a replica) merging between the two must not hide the rows it moves.
+    await _write(store, "team", {"identifier": "t1"})
+    await _write(store, "svc", {"identifier": "s1", "relations": {"owner": "t1"}})
+    paused, resume = asyncio.Event(), asyncio.Event()
+    gate: contextvars.ContextVar[bool] = contextvars.ContextVar("gate", default=False)
+    execute = AsyncConnection.execute
+
+    async def pausing(self: AsyncConnection, *args: Any, **kwargs: Any) -> Any:
+        result = await execute(self, *args, **kwargs)
+        if gate.get():  # after the lookup's first query
+            gate.set(False)
+            paused.set()
+            await resume.wait()
+        return result
+
+    monkeypatch.setattr(AsyncConnection, "execute", pausing)
+
+    async def lookup() -> list[tuple[str, ...]]:
+        gate.set(True)
+        return await _pointing_at(store, "team", "t1")
+
+    other = await open_store(database_url, base_url="http://b")
+    try:
+        looking = asyncio.create_task(lookup())
+        await paused.wait()
+        monkeypatch.setattr(relation_targets, "MERGE_ROWS", 1)  # its next write merges
+        await _write(other, "svc", {"identifier": "s2", "relations": {"owner": "t1"}})
+        resume.set()
+        assert await looking == [("owner", "svc", "s1"), ("owner", "svc", "s2")]
+    finally:
+        await other.close()
 
 
 async def test_a_write_that_crosses_the_mark_merges_everything_written_before(

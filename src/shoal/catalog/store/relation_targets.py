@@ -74,7 +74,8 @@ class Relations:
     async def add(self, conn: AsyncConnection, rows: Sequence[RelationRow]) -> None:
         """Insert ``rows`` (existing ones are left as they are), in the write transaction
         ``conn``; merge them into ``relation_targets`` if enough were written since the last
-        merge."""
+        merge. The transaction's last write of relation rows: rows written after a merge in
+        the same transaction would count as copied."""
         if not rows:
             return
         sql, order = self._db.prepared(
@@ -120,16 +121,13 @@ class Relations:
         await conn.execute(delete(_t).where(tuple_(*(_t.c[name] for name in _KEY)).in_(copied)))
         await conn.execute(delete(_r).where(*held))
 
-    async def replace_relation(
-        self, conn: AsyncConnection, blueprint: str, relation: str, rows: Sequence[RelationRow]
-    ) -> None:
-        """Delete the rows of one relation of every entity of ``blueprint``, then add ``rows``
-        (a blueprint that drops the relation or points it at another blueprint)."""
+    async def remove_relation(self, conn: AsyncConnection, blueprint: str, relation: str) -> None:
+        """Delete the rows of one relation of every entity of ``blueprint`` (a blueprint that
+        drops the relation or points it at another blueprint)."""
         held = (_r.c.blueprint == blueprint, _r.c.relation == relation)
         copied = select(*(_r.c[name] for name in _KEY)).where(*held)
         await conn.execute(delete(_t).where(tuple_(*(_t.c[name] for name in _KEY)).in_(copied)))
         await conn.execute(delete(_r).where(*held))
-        await self.add(conn, rows)
 
     async def remove_row(self, conn: AsyncConnection, row: RelationRow) -> None:
         """Delete one relation row."""
@@ -149,7 +147,10 @@ class Relations:
         ``target_blueprint``, ordered by the entity that points (at most ``limit``).
 
         Two queries, not one ``UNION``: ordering the union, SQLite would rather walk the whole
-        of ``entity_relations`` in key order than the few rows after the merged version.
+        of ``entity_relations`` in key order than the few rows after the merged version. The
+        rows not merged yet are read first: outside a write transaction each query sees the
+        store as it is then, and a merge committing between the two only moves rows into
+        ``relation_targets``, which the second reads (a row read twice counts once).
         """
         copies = (
             select(*(_t.c[name] for name in _ROW))
@@ -166,10 +167,10 @@ class Relations:
             _r.c.target_blueprint == target_blueprint,
             _r.c.target_identifier.in_(target_identifiers),
         )
-        rows: list[RelationRow] = [
+        found: set[RelationRow] = {
             (row[0], row[1], row[2], row[3], row[4])
-            for query in (copies, recent)
+            for query in (recent, copies)
             for row in await conn.execute(query)
-        ]
-        rows.sort()
+        }
+        rows = sorted(found)
         return rows if limit is None else rows[:limit]
