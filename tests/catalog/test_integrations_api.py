@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from shoal.catalog.server import RunningCatalog, free_port
+from shoal.catalog.store import integrations as integrations_store, open_store
 from tests.catalog.helpers import (
     OCEAN_BODY,
     EventReader,
@@ -358,3 +359,26 @@ async def test_webhook_failures_are_logged_without_the_urls_secrets(
         while "webhook http://127.0.0.1" not in caplog.text:
             await asyncio.sleep(0.05)
     assert "pa55word" not in caplog.text and "t0ken" not in caplog.text
+
+
+async def test_request_ids_sort_in_commit_order_whatever_the_clocks(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Replicas' clocks differ (and a replica takes its time before waiting for the write
+    # lock): a request committed later must still sort later, or a stream resuming from
+    # Last-Event-ID skips it.
+    store = await open_store(database_url, base_url="http://a")
+    try:
+        await store.integrations.create({"installationId": "clocks"}, actor=None)
+        first = await store.integrations.request_resync("clocks", source="api", actor=None)
+        behind = first.created_at - 5_000_000  # a replica whose clock is 5 s behind
+        monkeypatch.setattr(integrations_store, "now_us", lambda: behind)
+        second = await store.integrations.request_resync("clocks", source="ui", actor=None)
+        assert second.id > first.id and second.created_at > first.created_at
+        assert [r.id for r in await store.integrations.requests_after("clocks", first.id)] == [
+            second.id
+        ]
+        _, latest = await store.integrations.latest_request("clocks")
+        assert latest is not None and latest.id == second.id
+    finally:
+        await store.close()

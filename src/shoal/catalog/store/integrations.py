@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from sqlalchemy import delete, desc, select
+from sqlalchemy import delete, desc, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoal.catalog.integrations import (
@@ -102,7 +102,7 @@ class IntegrationStore:
                 )
             )
             # Ocean 0.44-0.48 syncs a fresh integration only when a resync request exists.
-            request = await self._add_request(conn, record["identifier"], "create", actor, now)
+            request = await self._add_request(conn, record["identifier"], "create", actor)
         return record, request
 
     async def patch(
@@ -113,7 +113,7 @@ class IntegrationStore:
         async with self._db.control_write() as conn:
             record, _ = patch_integration(await self._get(conn, identifier), body, now=now)
             await self._save(conn, record, now)
-            request = await self._add_request(conn, identifier, source, actor, now)
+            request = await self._add_request(conn, identifier, source, actor)
         return record, request
 
     async def replace_config(
@@ -126,7 +126,7 @@ class IntegrationStore:
             )
             await self._save(conn, record, now)
             request = (
-                await self._add_request(conn, identifier, "config", actor, now) if trigger else None
+                await self._add_request(conn, identifier, "config", actor) if trigger else None
             )
         return record, request
 
@@ -150,10 +150,9 @@ class IntegrationStore:
         self, identifier: str, *, source: str, actor: str | None
     ) -> ResyncRequest:
         """Record a trigger without changing the record (UI button, CLI, schedule)."""
-        now = now_us()
         async with self._db.control_write() as conn:
             await self._get(conn, identifier)
-            return await self._add_request(conn, identifier, source, actor, now)
+            return await self._add_request(conn, identifier, source, actor)
 
     async def _save(self, conn: AsyncConnection, record: JSONObject, now: int) -> None:
         record.pop("runSummary", None)
@@ -164,8 +163,18 @@ class IntegrationStore:
         )
 
     async def _add_request(
-        self, conn: AsyncConnection, identifier: str, source: str, actor: str | None, now: int
+        self, conn: AsyncConnection, identifier: str, source: str, actor: str | None
     ) -> ResyncRequest:
+        """Record a resync request in the write transaction ``conn``. Its time (and so its id,
+        which sorts by it) is taken here, under the write lock, and after the newest request of
+        the integration: ids sort in commit order whatever the replicas' clocks, so a stream
+        resuming from ``Last-Event-ID`` misses none."""
+        newest = (
+            await conn.execute(
+                select(func.max(_q.c.created_at)).where(_q.c.integration == identifier)
+            )
+        ).scalar()
+        now = max(now_us(), (newest or 0) + 1)
         request = ResyncRequest(new_request_id(now), identifier, source, actor, now)
         await conn.execute(
             _q.insert().values(
