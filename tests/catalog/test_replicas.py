@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from shoal.catalog.server import running_catalog
 from shoal.catalog.settings import CatalogSettings
+from shoal.catalog.store import open_store
 from tests.catalog.helpers import EventReader
 from tests.conftest import (
     _create_postgres_database,
@@ -100,3 +103,26 @@ async def test_a_run_too_large_to_notify_reaches_another_replica_whole(
                 assert event["data"]["id"] == "r1"
                 assert [k["kind"] for k in event["data"]["kinds"]] == kinds
                 assert len(orjson.dumps(event["data"])) > 8000
+
+
+async def test_replicas_starting_together_create_one_admin(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        await asyncio.gather(
+            *(
+                stack.enter_async_context(
+                    running_catalog(
+                        CatalogSettings(port=0, data_dir=tmp_path / name, database_url=postgres_url)
+                    )
+                )
+                for name in ("a", "b", "c")
+            )
+        )
+    written = [n for n in ("a", "b", "c") if (tmp_path / n / "admin-credentials.json").exists()]
+    assert len(written) == 1, written
+    store = await open_store(postgres_url, base_url="http://a")
+    try:
+        assert await store.credentials.count() == 1
+    finally:
+        await store.close()

@@ -26,7 +26,6 @@ from shoal.catalog.api import auth, blueprints, entities, ingest, integrations, 
 from shoal.catalog.api.deps import Metrics, Services
 from shoal.catalog.api.errors import install_error_handlers
 from shoal.catalog.api.responses import JSONResponse
-from shoal.catalog.auth import Role
 from shoal.catalog.notify import Event, EventHub
 from shoal.catalog.settings import CatalogSettings
 from shoal.catalog.store import Store, open_store
@@ -45,10 +44,11 @@ async def ensure_admin_credential(store: Store, data_dir: Path) -> Path | None:
     cannot be written, the credential is withdrawn (the next start creates one again) rather
     than left for nobody to know."""
     if await store.credentials.count():
+        return None  # the usual start: no scrypt hash for nothing
+    created = await store.credentials.create_first_admin("created on first start")
+    if created is None:  # another replica, starting at the same time, made it
         return None
-    client_id, secret = await store.credentials.create(
-        Role.ADMIN, description="created on first start"
-    )
+    client_id, secret = created
     try:
         return await asyncio.to_thread(_write_credential_file, data_dir, client_id, secret)
     except BaseException:

@@ -53,6 +53,26 @@ class CredentialStore:
             )
         return client_id, secret
 
+    async def create_first_admin(self, description: str) -> tuple[str, str] | None:
+        """An admin credential if the store holds no credential yet (checked in the same write
+        transaction as the insert: replicas starting together create one between them);
+        ``(client_id, client_secret)``, or None."""
+        client_id, secret = generate_client_id(), generate_secret()
+        secret_hash = await asyncio.to_thread(hash_secret, secret)
+        async with self._db.control_write() as conn:
+            if (await conn.execute(select(_c.c.client_id).limit(1))).first() is not None:
+                return None
+            await conn.execute(
+                _c.insert().values(
+                    client_id=client_id,
+                    secret_hash=secret_hash,
+                    role=Role.ADMIN.value,
+                    description=description,
+                    created_at=now_us(),
+                )
+            )
+        return client_id, secret
+
     async def delete(self, client_id: str) -> None:
         async with self._db.control_write() as conn:
             await conn.execute(_c.delete().where(_c.c.client_id == client_id))
