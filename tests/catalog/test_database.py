@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -85,3 +87,31 @@ async def test_wal_is_checkpointed_beside_the_writes(tmp_path: Path) -> None:
         assert (tmp_path / "c.db").stat().st_size > before + 200 * 2000
     finally:
         await database.close()
+
+
+_OPEN_AT = """
+import asyncio, sys, time
+from shoal.catalog.store import open_store
+
+async def main(url: str, at: float) -> None:
+    await asyncio.sleep(max(0.0, at - time.time()))
+    store = await open_store(url, base_url="http://a")
+    await store.close()
+
+asyncio.run(main(sys.argv[1], float(sys.argv[2])))
+"""
+
+
+async def test_processes_starting_together_on_one_sqlite_file_all_migrate(tmp_path: Path) -> None:
+    # SQLite runs DDL outside the write transaction: without a lock of their own, processes
+    # migrating an empty file at once failed ("table schema_migrations already exists")
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    at = time.time() + 2  # past every interpreter's start-up
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _OPEN_AT, url, str(at), stderr=asyncio.subprocess.PIPE
+        )
+        for _ in range(4)
+    ]
+    errors = [(await process.communicate())[1].decode() for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0, 0], errors

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import itertools
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence, Set
 from dataclasses import dataclass
@@ -348,6 +350,27 @@ class Database:
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations in order; returns the names applied."""
+        async with self._migration_lock():
+            return await self._migrate()
+
+    @contextlib.asynccontextmanager
+    async def _migration_lock(self) -> AsyncIterator[None]:
+        """Processes starting together on one SQLite file migrate one at a time: SQLite runs
+        DDL outside the write transaction, so the transaction alone does not keep them apart
+        (PostgreSQL's advisory lock does). A lock file beside the database, not the database
+        file itself: closing any descriptor of that file would drop SQLite's own locks."""
+        path = self.engine.url.database if self.is_sqlite else None
+        if not path or path == ":memory:":
+            yield
+            return
+        descriptor = os.open(f"{path}.migrate-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            await asyncio.to_thread(fcntl.flock, descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # releases the lock
+
+    async def _migrate(self) -> list[str]:
         applied: list[str] = []
         async with self.write() as conn:  # replicas starting together migrate one at a time
             await conn.run_sync(schema.schema_migrations.create, checkfirst=True)
