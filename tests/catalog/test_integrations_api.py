@@ -303,6 +303,19 @@ async def test_runs_kind_examples_and_ingest(admin: httpx.AsyncClient) -> None:
     assert_error(await admin.post(f"{metrics_url}/syncMetrics", json=not_a_list), 422)
     long_id = f"{metrics_url}/syncMetrics/resync/{'e' * 201}/kind/team-1"
     assert_error(await admin.put(long_id, json={"syncKindMetrics": second}), 422)
+    # a batch is stored whole or not at all, and only for an integration that exists
+    half_bad = {
+        "syncKindsMetrics": [
+            {"eventId": "ev-1", "kindIdentifier": "half", "syncState": "syncing"},
+            {"eventId": "e" * 201, "kindIdentifier": "team-1"},
+        ]
+    }
+    assert_error(await admin.post(f"{metrics_url}/syncMetrics", json=half_bad), 422)
+    nobody = metrics_url.replace("/ingested/", "/nobody/")
+    assert nobody != metrics_url
+    assert_error(
+        await admin.post(f"{nobody}/syncMetrics", json={"syncKindsMetrics": [event]}), 404
+    )
     heartbeat = await admin.post(f"{metrics_url}/heartbeat", json={"eventId": "ev-1"})
     assert heartbeat.json() == {"ok": True}
     lake = await admin.post(
@@ -313,7 +326,7 @@ async def test_runs_kind_examples_and_ingest(admin: httpx.AsyncClient) -> None:
 
     kinds = (await admin.get("/v1/integration/ingested/kind-metrics")).json()["kinds"]
     by_key = {k["kindIdentifier"]: k for k in kinds}
-    assert set(by_key) == {"__runtime__", "/api/v1/users x-0", "team-1"}
+    assert set(by_key) == {"__runtime__", "/api/v1/users x-0", "team-1"}  # not "half"
     assert by_key["/api/v1/users x-0"]["syncState"] == "completed"
 
 

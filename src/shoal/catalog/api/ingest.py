@@ -40,13 +40,13 @@ async def sync_metrics(
     identifier: str, caller: Caller, services: ServicesDep, body: AnyBody
 ) -> dict[str, Any]:
     authorize(caller, Action.WRITE_INTEGRATION, identifier)
-    for event in _list(body, "syncKindsMetrics"):
-        if isinstance(event, dict) and isinstance(event.get("eventId"), str):
-            key = str(event.get("kindIdentifier", event.get("kind", "?")))
-            run = await services.store.integrations.record_kind_metrics(
-                identifier, event["eventId"], key, event
-            )
-            await _publish_run(services, identifier, run)
+    events = [
+        (event["eventId"], str(event.get("kindIdentifier", event.get("kind", "?"))), event)
+        for event in _list(body, "syncKindsMetrics")
+        if isinstance(event, dict) and isinstance(event.get("eventId"), str)
+    ]
+    runs = await services.store.integrations.record_kind_metrics(identifier, events)
+    await _publish_runs(services, identifier, runs)
     return {"ok": True}
 
 
@@ -65,10 +65,10 @@ async def kind_metrics(
     kind = raw_tail(request, 9)
     event = body.get("syncKindMetrics", body)
     if isinstance(event, dict):
-        run = await services.store.integrations.record_kind_metrics(
-            identifier, event_id, kind, event
+        runs = await services.store.integrations.record_kind_metrics(
+            identifier, [(event_id, kind, event)]
         )
-        await _publish_run(services, identifier, run)
+        await _publish_runs(services, identifier, runs)
     return {"ok": True}
 
 
@@ -84,9 +84,9 @@ async def heartbeat(
     return {"ok": True}
 
 
-async def _publish_run(services: Services, identifier: str, run: dict[str, Any] | None) -> None:
-    """An Ocean run the metrics updated goes to the UI's live history like a reported run."""
-    if run is not None:
+async def _publish_runs(services: Services, identifier: str, runs: list[dict[str, Any]]) -> None:
+    """Ocean runs the metrics updated go to the UI's live history like reported runs."""
+    for run in runs:
         await services.hub.publish(Event(identifier, "run", None, run))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, desc, func, select
@@ -362,35 +363,45 @@ class IntegrationStore:
     # --- ingest (Ocean's metrics, heartbeats and kind examples) ---------------------------------
 
     async def record_kind_metrics(
-        self, identifier: str, event_id: str, kind_key: str, body: JSONObject
-    ) -> JSONObject | None:
-        """Store Ocean's metrics event; returns the Ocean run it updated, if any."""
-        for what, value, longest in (("event id", event_id, 200), ("kind", kind_key, 1000)):
-            if len(value) > longest:
-                message = f"the {what} {value[:40]!r}… is longer than {longest} characters"
-                raise InvalidInputError(message)
+        self, identifier: str, events: Sequence[tuple[str, str, JSONObject]]
+    ) -> builtins.list[JSONObject]:
+        """Store Ocean's metrics events ``(event id, kind, body)``, all or none (an unknown
+        integration or an over-long id refuses the batch); returns the Ocean runs they
+        updated."""
+        for event_id, kind_key, _ in events:
+            for what, value, longest in (("event id", event_id, 200), ("kind", kind_key, 1000)):
+                if len(value) > longest:
+                    message = f"the {what} {value[:40]!r}… is longer than {longest} characters"
+                    raise InvalidInputError(message)
         now = now_us()
         table = schema.ingest_events
+        updated: dict[str, JSONObject] = {}
         async with self._db.control_write() as conn:
-            insert = self._db.insert(table)
-            await conn.execute(
-                insert.values(
-                    integration=identifier,
-                    event_id=event_id,
-                    kind_key=kind_key,
-                    body=body,
-                    updated_at=now,
-                ).on_conflict_do_update(
-                    index_elements=[table.c.integration, table.c.event_id, table.c.kind_key],
-                    set_={"body": insert.excluded.body, "updated_at": insert.excluded.updated_at},
+            await self._get(conn, identifier)
+            for event_id, kind_key, body in events:
+                insert = self._db.insert(table)
+                await conn.execute(
+                    insert.values(
+                        integration=identifier,
+                        event_id=event_id,
+                        kind_key=kind_key,
+                        body=body,
+                        updated_at=now,
+                    ).on_conflict_do_update(
+                        index_elements=[table.c.integration, table.c.event_id, table.c.kind_key],
+                        set_={
+                            "body": insert.excluded.body,
+                            "updated_at": insert.excluded.updated_at,
+                        },
+                    )
                 )
-            )
-            run = await self._ocean_run_for_event(conn, identifier, event_id)
-            if run is None:
-                return None
-            updated = apply_kind_metrics(run, {**body, "eventId": event_id})
-            await self._update_run(conn, updated, now, alive=run["status"] == "running")
-            return updated
+                run = await self._ocean_run_for_event(conn, identifier, event_id)
+                if run is None:
+                    continue
+                run = apply_kind_metrics(run, {**body, "eventId": event_id})
+                await self._update_run(conn, run, now, alive=run["status"] == "running")
+                updated[run["id"]] = run
+        return list(updated.values())
 
     async def kind_metrics(
         self, identifier: str, event_id: str | None = None
