@@ -38,35 +38,30 @@ class CredentialStore:
         if (role is Role.INTEGRATION) != (integration is not None):
             message = "an integration credential needs an integration, and only it may have one"
             raise InvalidInputError(message)
+        created = await self._create(role, integration, description, only_first=False)
+        assert created is not None  # only_first=False always creates
+        return created
+
+    async def create_first_admin(self, description: str) -> tuple[str, str] | None:
+        """An admin credential if the store holds no credential yet (checked in the same write
+        transaction as the insert: replicas starting together create one between them);
+        ``(client_id, client_secret)``, or None."""
+        return await self._create(Role.ADMIN, None, description, only_first=True)
+
+    async def _create(
+        self, role: Role, integration: str | None, description: str | None, *, only_first: bool
+    ) -> tuple[str, str] | None:
         client_id, secret = generate_client_id(), generate_secret()
         secret_hash = await asyncio.to_thread(hash_secret, secret)
         async with self._db.control_write() as conn:
+            if only_first and (await conn.execute(select(_c.c.client_id).limit(1))).first():
+                return None
             await conn.execute(
                 _c.insert().values(
                     client_id=client_id,
                     secret_hash=secret_hash,
                     role=role.value,
                     integration=integration,
-                    description=description,
-                    created_at=now_us(),
-                )
-            )
-        return client_id, secret
-
-    async def create_first_admin(self, description: str) -> tuple[str, str] | None:
-        """An admin credential if the store holds no credential yet (checked in the same write
-        transaction as the insert: replicas starting together create one between them);
-        ``(client_id, client_secret)``, or None."""
-        client_id, secret = generate_client_id(), generate_secret()
-        secret_hash = await asyncio.to_thread(hash_secret, secret)
-        async with self._db.control_write() as conn:
-            if (await conn.execute(select(_c.c.client_id).limit(1))).first() is not None:
-                return None
-            await conn.execute(
-                _c.insert().values(
-                    client_id=client_id,
-                    secret_hash=secret_hash,
-                    role=Role.ADMIN.value,
                     description=description,
                     created_at=now_us(),
                 )
