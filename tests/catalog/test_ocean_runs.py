@@ -254,6 +254,12 @@ async def test_ocean_reports_become_run_history(
     assert from_iso(run["endedAt"]) == from_iso(ended)
     assert run["kinds"][0] | {"errors": []} == kind_progress(done)
     assert (run["deletePhase"]["status"], run["totals"]["deleted"]) == ("done", 1)
+    # Ocean does not say how many it owned or found stale: unknown, not 0
+    assert (run["deletePhase"]["owned"], run["deletePhase"]["stale"]) == (None, None)
+    token = admin.headers["Authorization"].removeprefix("Bearer ")
+    page = await admin.get("/ui/data-sources/oc", headers={"Cookie": f"shoal_token={token}"})
+    assert page.status_code == 200 and run["id"] in page.text
+    assert "stale of" not in page.text  # not "0 stale of 0 owned"
     summary = (await admin.get("/v1/integration/oc")).json()["integration"]["runSummary"]
     assert summary["lastCompletedRun"] == run["id"]
 
@@ -273,6 +279,21 @@ async def test_a_newer_run_replaces_a_running_one_and_takes_its_late_end_report(
     await admin.patch(state_url, json={"status": "completed", "lastResyncEnd": iso(seconds=2)})
     newer, older = await run_history(admin, "overlap")
     assert (newer["status"], older["status"]) == ("completed", "aborted")
+
+
+async def test_a_restarted_ocean_s_end_report_is_its_own_run_s(
+    admin: httpx.AsyncClient,
+) -> None:
+    """An Ocean process killed mid-resync never reports its end; the next process's run
+    replaces the dead one, and what that process reports is about its own run."""
+    await create_integration(admin, "restarted")
+    state_url = "/v1/integration/restarted/resync-state"
+    await admin.patch(state_url, json=running_state(iso()))  # then killed
+    await admin.patch(state_url, json=running_state(iso(seconds=1)))  # a new process
+    await admin.patch(state_url, json={"status": "completed", "lastResyncEnd": iso(seconds=2)})
+    newer, older = await run_history(admin, "restarted")
+    assert (newer["status"], older["status"]) == ("completed", "aborted")
+    assert older["abortedBy"] == newer["id"]
 
 
 async def test_heartbeats_keep_an_ocean_run_alive_and_silence_fails_it(

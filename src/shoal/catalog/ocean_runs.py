@@ -122,7 +122,14 @@ def start_run(
         "durationSeconds": None,
         "kinds": [],
         "totals": _totals([]),
-        "deletePhase": {"status": "pending", "reason": None, "owned": 0, "stale": 0, "deleted": 0},
+        # Ocean reports how many it deleted, not how many it owned or found stale: unknown
+        "deletePhase": {
+            "status": "pending",
+            "reason": None,
+            "owned": None,
+            "stale": None,
+            "deleted": 0,
+        },
         "abortedBy": None,
         "error": None,
         "warnings": [],
@@ -175,7 +182,9 @@ def replace_run(run: Mapping[str, Any], new_run_id: str, *, now: int) -> JSONObj
     """A run still running when Ocean starts another: aborted by it, its own end report due.
 
     Concurrent resyncs (WEBHOOK and KAFKA listeners, a scheduled resync) report the older run's
-    end only after the newer run's start; :func:`settle_run` files that report under this run.
+    end only after the newer run's start; :func:`settle_run` files that report under this run
+    when it says ``aborted`` (the newer resync aborts the older). A process killed mid-resync
+    never reports; the ``completed`` of the process that replaced it is the newer run's.
     """
     ended = end_run(run, "aborted", {}, now=now, aborted_by=new_run_id)
     ended[AWAITING_END] = to_iso(now)

@@ -469,7 +469,10 @@ class IntegrationStore:
         running = [run for run in recent if run["status"] == RunStatus.RUNNING.value]
         if status != RunStatus.RUNNING.value:
             late = [run for run in recent if awaiting_end(run, now=now)]
-            if late:  # the late end report of a run that a newer one replaced (oldest first)
+            if late and (status == RunStatus.ABORTED.value or not running):
+                # the late end report of a run that a newer one replaced (oldest first): Ocean
+                # aborts the older resync, so its report says aborted; a completed or failed
+                # one is the running run's (after a restart, the replaced run's process is gone)
                 ended = settle_run(late[-1], status, state, now=now)
             elif running:
                 ended = end_run(running[0], status, state, now=now)
