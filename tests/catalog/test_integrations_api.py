@@ -268,6 +268,15 @@ async def test_runs_kind_examples_and_ingest(admin: httpx.AsyncClient) -> None:
     )
     assert examples.status_code == 200
     assert examples.json() == {"ok": True}
+    stored = await admin.get(f"/v1/integration/ingested/kinds/{kind}/examples")
+    assert stored.json() == {"ok": True, "examples": [{"a": 1}]}
+    none_yet = await admin.get("/v1/integration/ingested/kinds/other/examples")
+    assert none_yet.json() == {"ok": True, "examples": []}
+    for method in ("GET", "POST"):
+        unknown = await admin.request(
+            method, "/v1/integration/nobody/kinds/k/examples", json={"examples": [{"a": 1}]}
+        )
+        assert_error(unknown, 404, "not_found")
 
     logs_url = record["logAttributes"]["ingestUrl"]
     metrics_url = record["metricAttributes"]["ingestUrl"]

@@ -290,6 +290,15 @@ async def kind_examples(
     return {"ok": True}
 
 
+@router.get("/{identifier}/kinds/{kind:path}/examples", summary="Raw examples of a kind (Shoal)")
+async def read_kind_examples(
+    identifier: str, request: Request, caller: Caller, services: ServicesDep
+) -> dict[str, Any]:
+    authorize(caller, Action.READ, identifier)
+    kind = raw_tail(request, 5, drop_last=1)
+    return {"ok": True, "examples": await services.store.integrations.examples(identifier, kind)}
+
+
 @router.get("/{identifier}/kind-metrics", summary="Per-kind progress reported by Ocean (Shoal)")
 async def kind_metrics(identifier: str, caller: Caller, services: ServicesDep) -> dict[str, Any]:
     authorize(caller, Action.READ, identifier)

@@ -431,6 +431,7 @@ class IntegrationStore:
         table = schema.kind_examples
         now = now_us()
         async with self._db.control_write() as conn:
+            await self._get(conn, identifier)
             insert = self._db.insert(table)
             await conn.execute(
                 insert.values(
@@ -440,6 +441,20 @@ class IntegrationStore:
                     set_={"body": insert.excluded.body, "updated_at": insert.excluded.updated_at},
                 )
             )
+
+    async def examples(self, identifier: str, kind: str) -> Any:
+        """The raw examples of ``kind`` the integration sent last (``[]`` if none)."""
+        table = schema.kind_examples
+        async with self._db.read() as conn:
+            await self._get(conn, identifier)
+            row = (
+                await conn.execute(
+                    select(table.c.body).where(
+                        table.c.integration == identifier, table.c.kind == kind
+                    )
+                )
+            ).first()
+        return [] if row is None else row.body
 
     # --- Ocean runs, synthesised from resync state and metrics (see shoal.catalog.ocean_runs) ---
 
