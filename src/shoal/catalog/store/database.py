@@ -365,7 +365,16 @@ class Database:
             return
         descriptor = os.open(f"{path}.migrate-lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            await asyncio.to_thread(fcntl.flock, descriptor, fcntl.LOCK_EX)
+            waiting = False
+            while True:  # not a blocking flock in a thread: cancelling must not leave it behind
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not waiting:
+                        log.info("waiting for another process to migrate %s", path)
+                        waiting = True
+                    await asyncio.sleep(0.05)
             yield
         finally:
             os.close(descriptor)  # releases the lock
