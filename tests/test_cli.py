@@ -133,3 +133,12 @@ async def test_a_first_start_that_cannot_store_the_admin_credential_leaves_none(
     async with running_catalog(settings) as catalog:
         creds = admin_credentials(catalog)  # reads admin-credentials.json
         assert await token_for(catalog.url, creds["clientId"], creds["clientSecret"])
+
+
+async def test_demo_syncs_into_a_fresh_catalog_and_says_how_to_keep_it(tmp_path: Path) -> None:
+    code, out, err = await shoal("demo", "--port", "0", "--data-dir", str(tmp_path / "demo"))
+    assert code == 0, err
+    assert "fake-org: resync completed" in out
+    assert "shoal demo --keep-running" in out  # it stops: no URL that would not answer
+    assert "PATCH http" not in out
+    assert (tmp_path / "demo" / "shoal.db").exists()

@@ -71,11 +71,16 @@ async def run_demo(args: argparse.Namespace) -> int:
             await _print_catalog(console, client)
             if repository is not None:
                 await _print_repository(console, client, git.repository_id(repository))
-        console.print(f"\nAPI docs: {catalog.url}/docs")
-        for record in records:
-            url = f"{catalog.url}/v1/integration/{record.integration}"
-            console.print(f"Resync {record.integration} again: PATCH {url}")
-        if args.keep_running:
+        if not args.keep_running:
+            console.print(
+                f"\nThe catalog is stored in {data_dir}; to keep it serving (the web UI, the"
+                " API, resync triggers), run: shoal demo --keep-running"
+            )
+        else:
+            console.print(f"\nWeb UI: {catalog.url}/  API docs: {catalog.url}/docs")
+            for record in records:
+                url = f"{catalog.url}/v1/integration/{record.integration}"
+                console.print(f"Resync {record.integration} again: PATCH {url}")
             console.print("Serving until Ctrl-C…")
             await asyncio.Event().wait()
     return 0 if all(record.status is RunStatus.COMPLETED for record in records) else 1
