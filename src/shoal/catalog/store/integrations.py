@@ -378,6 +378,7 @@ class IntegrationStore:
         updated: dict[str, JSONObject] = {}
         async with self._db.control_write() as conn:
             await self._get(conn, identifier)
+            recent = await self._ocean_runs(conn, identifier)  # once: read, fold in, write once
             for event_id, kind_key, body in events:
                 insert = self._db.insert(table)
                 await conn.execute(
@@ -395,12 +396,14 @@ class IntegrationStore:
                         },
                     )
                 )
-                run = await self._ocean_run_for_event(conn, identifier, event_id)
-                if run is None:
+                found = _run_for_event(recent, event_id)
+                if found is None:
                     continue
-                run = apply_kind_metrics(run, {**body, "eventId": event_id})
-                await self._update_run(conn, run, now, alive=run["status"] == "running")
+                run = apply_kind_metrics(found, {**body, "eventId": event_id})
+                recent = [run if other is found else other for other in recent]
                 updated[run["id"]] = run
+            for run in updated.values():
+                await self._update_run(conn, run, now, alive=run["status"] == "running")
         return list(updated.values())
 
     async def kind_metrics(
@@ -549,15 +552,7 @@ class IntegrationStore:
     async def _ocean_run_for_event(
         self, conn: AsyncConnection, identifier: str, event_id: str
     ) -> JSONObject | None:
-        """The run of Ocean's resync ``event_id``: known by its id, else the running one."""
-        recent = await self._ocean_runs(conn, identifier)
-        for run in recent:
-            if run.get("oceanEventId") == event_id:
-                return run
-        for run in recent:
-            if run["status"] == RunStatus.RUNNING.value and not run.get("oceanEventId"):
-                return run
-        return None
+        return _run_for_event(await self._ocean_runs(conn, identifier), event_id)
 
     async def _update_run(
         self, conn: AsyncConnection, run: JSONObject, now: int, *, alive: bool
@@ -577,3 +572,15 @@ class IntegrationStore:
                 _runs.update().where(_runs.c.id == run["id"]).values(heartbeat_at=now_us())
             )
             return True
+
+
+def _run_for_event(runs: builtins.list[JSONObject], event_id: str) -> JSONObject | None:
+    """The run of Ocean's resync ``event_id`` among ``runs``: known by its id, else the running
+    one not tied to an event yet."""
+    for run in runs:
+        if run.get("oceanEventId") == event_id:
+            return run
+    for run in runs:
+        if run["status"] == RunStatus.RUNNING.value and not run.get("oceanEventId"):
+            return run
+    return None
