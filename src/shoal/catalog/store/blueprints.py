@@ -150,18 +150,23 @@ class BlueprintStore:
         dropped has none (deleting its old targets must not delete or clear its holders); one
         pointed at another blueprint, or added (entities may hold values of a relation dropped
         before), has rows for the values its entities hold."""
-        rows: list[RelationRow] = []
+        targets: dict[str, str] = {}  # the relations to write rows for, and their target
         for name in sorted(before.keys() | after.keys()):
             target = after[name]["target"] if name in after else None
             if target == (before[name]["target"] if name in before else None):
                 continue
             await self._relations.remove_relation(conn, identifier, name)
             if target is not None:
-                held = select(_e.c.identifier, _e.c.relations).where(_e.c.blueprint == identifier)
-                for holder, relations in await conn.execute(held):
-                    value = relations.get(name)
-                    targets = [value] if isinstance(value, str) else value or []
-                    rows.extend((identifier, holder, name, target, t) for t in targets)
+                targets[name] = target
+        if not targets:
+            return
+        rows: list[RelationRow] = []
+        held = select(_e.c.identifier, _e.c.relations).where(_e.c.blueprint == identifier)
+        for holder, relations in await conn.execute(held):  # one pass over the entities
+            for name, target in targets.items():
+                value = relations.get(name)
+                values = [value] if isinstance(value, str) else value or []
+                rows.extend((identifier, holder, name, target, v) for v in values)
         await self._relations.add(conn, rows)  # once: see Relations.add
 
     async def delete(self, identifier: str) -> None:
