@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from shoal import __version__
+from shoal.catalog.ocean_runs import is_ocean_run
 from shoal.catalog.ui import present
 from shoal.catalog.ui.session import CSRF_FIELD, LoginRequired, Session
 from shoal.errors import CatalogError, NotFoundError, UnauthorizedError
@@ -89,6 +90,7 @@ _env.filters.update(
     run_kinds=present.run_kinds,
     failed_total=present.failed_total,
 )
+_env.tests["ocean_run"] = lambda run: is_ocean_run(str(run.get("id", "")))
 _env.globals.update(
     static_url=static_url,
     with_query=_with_query,
