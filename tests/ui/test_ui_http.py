@@ -373,7 +373,12 @@ async def test_run_history_shows_aborts_delete_reasons_and_starvation(
         "endedAt": "2026-01-01T00:00:09Z",
         "durationSeconds": 9.0,
         "kinds": [{"kind": "thing", "status": "completed", "fetched": 7, "upserted": 7}],
-        "deletePhase": {"status": "blocked", "reason": "would delete 95 % > threshold"},
+        "deletePhase": {
+            "status": "blocked",
+            "reason": "would delete 95 % > threshold",
+            "owned": 20,
+            "stale": 19,
+        },
     }
     await admin.put(f"/v1/integration/starved/runs/{ids[0]}", json=completed)
     for index in range(1, 5):
@@ -398,6 +403,7 @@ async def test_run_history_shows_aborts_delete_reasons_and_starvation(
     assert page.status_code == 200
     assert "4 runs in a row aborted; no complete resync since 2026-01-01 00:00:09 UTC" in page.text
     assert "would delete 95 % &gt; threshold" in page.text
+    assert "19 stale of 20 owned" in page.text  # a Shoal run says (an Ocean run cannot)
     assert f'aborted by <a href="#run-{ids[2]}"' in page.text
     assert f'aborted <a href="#run-{ids[1]}"' in page.text  # the run that replaced it
     assert "&lt;b&gt;boom&lt;/b&gt;" in page.text
