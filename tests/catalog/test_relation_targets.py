@@ -50,6 +50,18 @@ async def _pointing_at(store: Store, blueprint: str, identifier: str) -> list[tu
     return [tuple(row) for row in await store.entities.related(blueprint, identifier)]
 
 
+def _merge_whole_backlog_at(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
+    """Make the write that takes the rows not merged to ``rows`` merge all of them."""
+    monkeypatch.setattr(relation_targets, "MERGE_BACKLOG", rows)
+    monkeypatch.setattr(relation_targets, "MERGE_ROWS", 1_000_000_000)
+
+
+async def _copies(store: Store) -> set[tuple[str, ...]]:
+    """The identifiers of the entities whose relation rows ``relation_targets`` holds."""
+    async with store.database.read() as conn:
+        return {tuple(row) for row in await conn.execute(select(_t.c.identifier))}
+
+
 async def _assert_index_holds_the_merged_rows(store: Store) -> None:
     key = ("blueprint", "identifier", "relation", "target_blueprint", "target_identifier")
     async with store.database.read() as conn:
@@ -63,7 +75,7 @@ async def _assert_index_holds_the_merged_rows(store: Store) -> None:
 async def test_entities_pointing_at_one_are_found_merged_or_not(
     store: Store, merge_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(relation_targets, "MERGE_ROWS", merge_rows)
+    _merge_whole_backlog_at(monkeypatch, merge_rows)
     await _write(store, "team", {"identifier": "t1"}, {"identifier": "t2"})
     await _write(store, "svc", {"identifier": "s0", "relations": {"owner": "t1"}})
     for n in range(1, 5):  # one write each, so that merges fall between them
@@ -114,7 +126,7 @@ async def test_entities_pointing_at_one_are_found_merged_or_not(
 async def test_a_blueprint_dropping_or_retargeting_a_relation_moves_its_rows(
     store: Store, merge_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(relation_targets, "MERGE_ROWS", merge_rows)
+    _merge_whole_backlog_at(monkeypatch, merge_rows)
     await store.blueprints.create({"identifier": "squad", "title": "Squad"}, actor=None)
     await _write(store, "team", {"identifier": "t1"})
     await _write(store, "squad", {"identifier": "t1"})
@@ -154,7 +166,7 @@ async def test_a_blueprint_dropping_or_retargeting_a_relation_moves_its_rows(
 async def test_a_blueprint_retargeting_two_relations_at_once_moves_both(
     store: Store, merge_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(relation_targets, "MERGE_ROWS", merge_rows)
+    _merge_whole_backlog_at(monkeypatch, merge_rows)
     await store.blueprints.create({"identifier": "squad", "title": "Squad"}, actor=None)
     relations = {"a": {"target": "team"}, "b": {"target": "team"}}
     await store.blueprints.create({"identifier": "pair", "relations": relations}, actor=None)
@@ -195,7 +207,7 @@ async def test_a_lookup_during_a_merge_by_another_process_misses_nothing(
     try:
         looking = asyncio.create_task(lookup())
         await paused.wait()
-        monkeypatch.setattr(relation_targets, "MERGE_ROWS", 1)  # its next write merges
+        _merge_whole_backlog_at(monkeypatch, 1)  # its next write merges
         await _write(other, "svc", {"identifier": "s2", "relations": {"owner": "t1"}})
         resume.set()
         assert await looking == [("owner", "svc", "s1"), ("owner", "svc", "s2")]
@@ -203,46 +215,86 @@ async def test_a_lookup_during_a_merge_by_another_process_misses_nothing(
         await other.close()
 
 
-async def test_a_write_that_crosses_the_mark_merges_everything_written_before(
+async def test_a_write_that_takes_the_backlog_to_its_mark_merges_its_oldest_step(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(relation_targets, "MERGE_ROWS", 4)
+    monkeypatch.setattr(relation_targets, "MERGE_BACKLOG", 4)
+    monkeypatch.setattr(relation_targets, "MERGE_ROWS", 2)
     await _write(store, "team", {"identifier": "t1"})
     await _write(
         store, "svc", *({"identifier": f"a{n}", "relations": {"owner": "t1"}} for n in range(3))
     )
-    async with store.database.read() as conn:
-        assert (await conn.execute(select(_t))).all() == []  # 3 rows: below the mark
+    assert await _copies(store) == set()  # 3 rows: below the mark
     await _write(store, "svc", {"identifier": "b", "relations": {"owner": "t1"}})
-    async with store.database.read() as conn:
-        assert len((await conn.execute(select(_t))).all()) == 4
+    # a step holds whole transactions: the first one's 3 rows (at least 2), not b's
+    assert await _copies(store) == {("a0",), ("a1",), ("a2",)}
+    await _assert_index_holds_the_merged_rows(store)
+    assert [row[2] for row in await _pointing_at(store, "team", "t1")] == ["a0", "a1", "a2", "b"]
+
+
+async def _wait_for_copies(store: Store, expected: set[tuple[str, ...]]) -> None:
+    async with asyncio.timeout(10):
+        while await _copies(store) != expected:
+            await asyncio.sleep(0.02)
+
+
+async def test_rows_not_merged_are_merged_in_steps_once_the_store_is_idle(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relation_targets, "MERGE_ROWS", 1)
+    monkeypatch.setattr(relation_targets, "IDLE_SECONDS", 0.5)
+    await _write(store, "team", {"identifier": "t1"})
+    for n in range(3):
+        await _write(store, "svc", {"identifier": f"s{n}", "relations": {"owner": "t1"}})
+    async with asyncio.TaskGroup() as group:
+        merging = group.create_task(store.relations.merge_when_idle())
+        await asyncio.sleep(0.1)
+        assert await _copies(store) == set()  # the last write ended less than 0.5 s ago
+        await _wait_for_copies(store, {("s0",), ("s1",), ("s2",)})
+        # and again after the next writes
+        await _write(store, "svc", {"identifier": "s3", "relations": {"owner": "t1"}})
+        await _wait_for_copies(store, {("s0",), ("s1",), ("s2",), ("s3",)})
+        merging.cancel()
+    await _assert_index_holds_the_merged_rows(store)
+
+
+async def test_a_new_process_merges_the_rows_an_earlier_one_left(
+    store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relation_targets, "IDLE_SECONDS", 0.01)
+    await _write(store, "team", {"identifier": "t1"})
+    await _write(store, "svc", {"identifier": "s1", "relations": {"owner": "t1"}})
+    later = await open_store(database_url, base_url="http://b")
+    try:
+        async with asyncio.TaskGroup() as group:
+            merging = group.create_task(later.relations.merge_when_idle())
+            await _wait_for_copies(later, {("s1",)})
+            merging.cancel()
+    finally:
+        await later.close()
     await _assert_index_holds_the_merged_rows(store)
 
 
 async def test_deletes_read_the_rows_not_merged_until_merging_pays(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(relation_targets, "MERGE_ROWS", 1_000_000)
+    monkeypatch.setattr(relation_targets, "MERGE_BACKLOG", 1_000_000)
     monkeypatch.setattr(relation_targets, "MERGE_AFTER_LOOKUPS", 3)
     await _write(store, "team", *({"identifier": f"t{n}"} for n in range(4)))
     await _write(
         store, "svc", *({"identifier": f"s{n}", "relations": {"owner": f"t{n}"}} for n in range(4))
     )
 
-    async def copies() -> set[tuple[str, ...]]:
-        async with store.database.read() as conn:
-            return {tuple(row) for row in await conn.execute(select(_t.c.identifier))}
-
     for n in range(2):  # found among the rows not merged yet, which stay so
         await store.entities.delete_many("team", [f"t{n}"], delete_dependents=False)
         assert (await store.entities.get("svc", f"s{n}")).relations["owner"] is None
-        assert await copies() == set()
+        assert await _copies(store) == set()
     # the third delete merges first: its dependent goes, the one row left is merged
     await store.entities.delete_many("team", ["t2"], delete_dependents=True)
     async with store.database.read() as conn:
         left = set((await conn.execute(select(schema.entities.c.identifier))).scalars())
     assert left == {"t3", "s0", "s1", "s3"}
-    assert await copies() == {("s3",)}
+    assert await _copies(store) == {("s3",)}
     await _assert_index_holds_the_merged_rows(store)
 
 

@@ -1,5 +1,5 @@
 """The catalog application: app factory and lifespan (store, event hub, stale-run sweeper,
-webhooks, WAL checkpoints)."""
+webhooks, WAL checkpoints, relation merges)."""
 
 from __future__ import annotations
 
@@ -125,6 +125,7 @@ def create_app(
                     group.create_task(_sweep_stale_runs(services), name="stale-run-sweeper"),
                     group.create_task(services.webhooks.run(), name="webhooks"),
                     group.create_task(store.database.checkpoint_forever(), name="checkpoints"),
+                    group.create_task(store.relations.merge_when_idle(), name="relation-merges"),
                 ]
                 await hub.ready()
                 try:

@@ -21,6 +21,7 @@ __all__ = [
     "IntegrationStore",
     "Lease",
     "LeaseStore",
+    "Relations",
     "Store",
     "WriteOptions",
     "open_store",
@@ -35,6 +36,7 @@ class Store:
     integrations: IntegrationStore
     credentials: CredentialStore
     leases: LeaseStore
+    relations: Relations
 
     async def close(self) -> None:
         await self.database.close()
@@ -51,4 +53,5 @@ async def open_store(url: str, *, base_url: str) -> Store:
         integrations=IntegrationStore(database, base_url),
         credentials=CredentialStore(database),
         leases=LeaseStore(database),
+        relations=relations,
     )

@@ -10,6 +10,7 @@ import itertools
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,6 +195,10 @@ class Database:
         """The store version of the write transaction in progress."""
         self._changes = ChangeLog()
         self._statements: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._last_write = time.monotonic()
+        """When the last write transaction (other than :meth:`idle_write`'s) ended ..."""
+        self.writes = 0
+        """... and how many have."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -277,6 +282,27 @@ class Database:
         changes, and that it changes nothing else a planned entity write reads (blueprints,
         other entities); without it, the transaction may have changed anything.
         """
+        try:
+            async with self._transaction(changes) as conn:
+                yield conn
+        finally:
+            self._last_write = time.monotonic()
+            self.writes += 1
+
+    def idle_write(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        """A :meth:`control_write` of housekeeping done while the store is idle: it does not
+        count as activity for :meth:`idle_for`."""
+        return self._transaction(Changes())
+
+    def idle_for(self) -> float:
+        """Seconds since the last write transaction other than :meth:`idle_write`'s ended;
+        0 while one runs or waits for its turn."""
+        if self._write_lock.locked():
+            return 0.0
+        return time.monotonic() - self._last_write
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, changes: Changes | None) -> AsyncIterator[AsyncConnection]:
         async with self._write_lock:
             try:
                 async with self.engine.begin() as conn:

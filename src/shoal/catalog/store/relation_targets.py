@@ -11,9 +11,11 @@ each with that index and 18 µs without it.
 So the reverse order is a table of its own, ``relation_targets``, brought up to date in large
 steps. Every relation row records the store version of the transaction that wrote it
 (``written_in``), and ``relation_targets_merged`` the version up to which every row has been
-copied. Once a process has written :data:`MERGE_ROWS` relation rows since it last merged, the
-write transaction that crosses the mark copies the rows written since, in target order: each
-target's page is then rewritten once per ~20 batches of people instead of once per batch.
+copied. A merge copies the oldest rows not merged yet, about :data:`MERGE_ROWS` of them, in
+target order: each target's page is then rewritten once per ~20 batches of people instead of
+once per batch. Merges wait for the store to be idle (:meth:`Relations.merge_when_idle`, no
+write for :data:`IDLE_SECONDS`), so that a resync does not pay for them; only when
+:data:`MERGE_BACKLOG` rows wait does the write transaction that adds more merge a step itself.
 
 Lookups by target read ``relation_targets`` and the rows written since the last merge (found
 through the ``written_in`` index). Reading those costs a fraction of merging them, but every
@@ -26,21 +28,43 @@ too. The invariant: a row is in ``relation_targets`` if and only if it is in
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoal.catalog.store import schema
 from shoal.catalog.store.database import Database
 
-__all__ = ["MERGE_AFTER_LOOKUPS", "MERGE_ROWS", "RelationRow", "Relations"]
+__all__ = [
+    "IDLE_SECONDS",
+    "MERGE_AFTER_LOOKUPS",
+    "MERGE_BACKLOG",
+    "MERGE_ROWS",
+    "RelationRow",
+    "Relations",
+]
+
+log = logging.getLogger(__name__)
 
 MERGE_ROWS = 100_000
-"""Relation rows a process writes between two merges into ``relation_targets``. Larger merges
-rewrite each target's page less often, but hold the write lock longer: ~0.6 s for 100,000
-rows in a catalog of 1,000,000 people on SQLite (raw SQLite, 1,000,000 people: 72 µs each
-with a target index on ``entity_relations``, 47 µs merging every 90,000 rows, 39 every 450,000)."""
+"""Relation rows a merge step copies into ``relation_targets`` (at least; whole write
+transactions). Larger steps rewrite each target's page less often, but hold the write lock
+longer: ~0.25-0.6 s for 100,000 rows in a catalog of 1,000,000 people on SQLite (raw SQLite,
+1,000,000 people: 72 µs each with a target index on ``entity_relations``, 47 µs merging every
+90,000 rows, 39 every 450,000)."""
+
+MERGE_BACKLOG = 500_000
+"""Relation rows not merged yet at which a write transaction adding more merges a step itself
+rather than leave it for idle time. Lookups read the rows not merged yet (~35 ms per 100,000
+in a catalog of 1,000,000 people), so this bounds what they cost: a first resync of 100,000
+people (450,000 relation rows) merges nothing while it runs."""
+
+IDLE_SECONDS = 0.25
+"""How long the store must have written nothing before :meth:`Relations.merge_when_idle`
+merges a step."""
 
 MERGE_AFTER_LOOKUPS = 6
 """Write transactions that look up by target before one merges first. Reading the rows not
@@ -66,16 +90,17 @@ class Relations:
 
     def __init__(self, database: Database) -> None:
         self._db = database
-        self._written = 0
-        """Relation rows this process wrote since it last merged."""
+        self._backlog = 0
+        """Relation rows not merged yet, as far as this process knows: those it wrote since it
+        last merged (and, once :meth:`merge_when_idle` started, those it found then)."""
         self._lookups = 0
         """Write transactions of this process that looked up by target since it last merged."""
 
     async def add(self, conn: AsyncConnection, rows: Sequence[RelationRow]) -> None:
         """Insert ``rows`` (existing ones are left as they are), in the write transaction
-        ``conn``; merge them into ``relation_targets`` if enough were written since the last
-        merge. The transaction's last write of relation rows: rows written after a merge in
-        the same transaction would count as copied."""
+        ``conn``; merge a step if :data:`MERGE_BACKLOG` rows now wait. The transaction's last
+        write of relation rows: rows written after a merge in the same transaction would count
+        as copied."""
         if not rows:
             return
         sql, order = self._db.prepared(
@@ -84,25 +109,72 @@ class Relations:
         assert order == (*_ROW, "written_in")
         version = self._db.writing
         await self._db.insert_rows(conn, sql, [(*row, version) for row in rows])
-        self._written += len(rows)
-        if self._written >= MERGE_ROWS:
-            await self.merge(conn)
+        self._backlog += len(rows)
+        if self._backlog >= MERGE_BACKLOG:
+            await self._merge_step(conn)
 
     async def merge(self, conn: AsyncConnection) -> None:
-        """Copy the rows written since the last merge into ``relation_targets``, in the write
-        transaction ``conn``, which must write no relation rows after this (they would count as
-        copied)."""
+        """Copy every row not merged yet into ``relation_targets``, in the write transaction
+        ``conn``, which must write no relation rows after this (they would count as copied)."""
+        await self._copy(conn, (await conn.execute(select(_merged.c.version))).scalar_one(), None)
+        self._backlog = self._lookups = 0
+
+    async def _merge_step(self, conn: AsyncConnection) -> bool:
+        """Copy the oldest rows not merged yet, the write transactions that hold the first
+        :data:`MERGE_ROWS` of them, in the write transaction ``conn`` (as :meth:`merge`).
+        Returns whether rows are left."""
         merged = (await conn.execute(select(_merged.c.version))).scalar_one()
-        newer = (
-            select(*(_r.c[name] for name in _KEY))
-            .where(_r.c.written_in > merged)
-            .order_by(*(_r.c[name] for name in _KEY))
+        last = (
+            await conn.execute(
+                select(_r.c.written_in)
+                .where(_r.c.written_in > merged)
+                .order_by(_r.c.written_in)
+                .offset(MERGE_ROWS - 1)
+                .limit(1)
+            )
+        ).scalar()
+        copied = await self._copy(conn, merged, last)
+        self._backlog = 0 if last is None else max(0, self._backlog - copied)
+        if last is None:
+            self._lookups = 0
+        return last is not None
+
+    async def _copy(self, conn: AsyncConnection, merged: int, last: int | None) -> int:
+        """Copy the rows written after store version ``merged`` (up to ``last``; None: all) into
+        ``relation_targets`` in target order, and record them as merged. Returns how many."""
+        newer = select(*(_r.c[name] for name in _KEY)).where(_r.c.written_in > merged)
+        if last is not None:
+            newer = newer.where(_r.c.written_in <= last)
+        result = await conn.execute(
+            self._db.insert(_t)
+            .from_select(list(_KEY), newer.order_by(*(_r.c[name] for name in _KEY)))
+            .on_conflict_do_nothing()
         )
-        await conn.execute(
-            self._db.insert(_t).from_select(list(_KEY), newer).on_conflict_do_nothing()
-        )
-        await conn.execute(update(_merged).values(version=self._db.writing))
-        self._written = self._lookups = 0
+        version = self._db.writing if last is None else last
+        await conn.execute(update(_merged).values(version=version))
+        return max(0, result.rowcount)
+
+    async def merge_when_idle(self) -> None:
+        """Merge the rows not merged yet, a step at a time, whenever the store has written
+        nothing for :data:`IDLE_SECONDS`; until cancelled. Counts the rows left by earlier
+        processes first."""
+        async with self._db.read() as conn:
+            merged = select(_merged.c.version).scalar_subquery()
+            waiting = select(func.count()).select_from(_r).where(_r.c.written_in > merged)
+            self._backlog += (await conn.execute(waiting)).scalar_one()
+        while True:
+            quiet = self._db.idle_for()
+            if not self._backlog or quiet < IDLE_SECONDS:
+                await asyncio.sleep(IDLE_SECONDS - quiet if self._backlog else IDLE_SECONDS)
+                continue
+            writes = self._db.writes
+            try:
+                async with self._db.idle_write() as conn:
+                    if self._db.writes == writes:  # nothing else wrote while it waited its turn
+                        await self._merge_step(conn)
+            except Exception:  # must not stop the merges for good (nor the catalog)
+                log.exception("merging relation rows failed; trying again")
+                await asyncio.sleep(IDLE_SECONDS)
 
     async def before_lookups(self, conn: AsyncConnection) -> None:
         """Called by a write transaction ``conn`` that is about to look up by target (and write
