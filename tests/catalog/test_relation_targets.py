@@ -238,23 +238,74 @@ async def _wait_for_copies(store: Store, expected: set[tuple[str, ...]]) -> None
             await asyncio.sleep(0.02)
 
 
+async def _store_version(store: Store) -> int | None:
+    async with store.database.read() as conn:
+        return await store.database.version(conn)
+
+
 async def test_rows_not_merged_are_merged_in_steps_once_the_store_is_idle(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(relation_targets, "MERGE_ROWS", 1)
-    monkeypatch.setattr(relation_targets, "IDLE_SECONDS", 0.5)
+    monkeypatch.setattr(relation_targets, "IDLE_STEP_ROWS", 1)
+    monkeypatch.setattr(relation_targets, "IDLE_SECONDS", 1.0)
     await _write(store, "team", {"identifier": "t1"})
     for n in range(3):
         await _write(store, "svc", {"identifier": f"s{n}", "relations": {"owner": "t1"}})
+    written = await _store_version(store)
+    assert written is not None
     async with asyncio.TaskGroup() as group:
         merging = group.create_task(store.relations.merge_when_idle())
-        await asyncio.sleep(0.1)
-        assert await _copies(store) == set()  # the last write ended less than 0.5 s ago
+        await asyncio.sleep(0.2)
+        assert await _copies(store) == set()  # the last write ended less than a second ago
         await _wait_for_copies(store, {("s0",), ("s1",), ("s2",)})
-        # and again after the next writes
+        assert await _store_version(store) == written + 3  # one step per write, nothing else
+        monkeypatch.setattr(relation_targets, "IDLE_SECONDS", 0.05)
         await _write(store, "svc", {"identifier": "s3", "relations": {"owner": "t1"}})
         await _wait_for_copies(store, {("s0",), ("s1",), ("s2",), ("s3",)})
         merging.cancel()
+    await _assert_index_holds_the_merged_rows(store)
+
+
+async def test_no_step_is_merged_while_another_process_writes(
+    store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relation_targets, "IDLE_SECONDS", 1.0)
+    await _write(store, "team", {"identifier": "t1"})
+    await _write(store, "svc", {"identifier": "s1", "relations": {"owner": "t1"}})
+    other = await open_store(database_url, base_url="http://b")
+    try:
+        async with asyncio.TaskGroup() as group:
+            merging = group.create_task(store.relations.merge_when_idle())
+            for n in range(20):  # 2 s of writes 0.1 s apart, none of them by this process
+                await _write(other, "team", {"identifier": f"u{n}"})
+                await asyncio.sleep(0.1)
+            assert await _copies(store) == set()
+            await _wait_for_copies(store, {("s1",)})
+            merging.cancel()
+    finally:
+        await other.close()
+
+
+async def test_a_failed_merge_is_logged_and_tried_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(relation_targets, "IDLE_SECONDS", 0.01)
+    await _write(store, "team", {"identifier": "t1"})
+    await _write(store, "svc", {"identifier": "s1", "relations": {"owner": "t1"}})
+    step = relation_targets.Relations._merge_step
+    failures = [RuntimeError("disk on fire")]
+
+    async def failing_once(self: relation_targets.Relations, *args: Any) -> None:
+        if failures:
+            raise failures.pop()
+        await step(self, *args)
+
+    monkeypatch.setattr(relation_targets.Relations, "_merge_step", failing_once)
+    async with asyncio.TaskGroup() as group:
+        merging = group.create_task(store.relations.merge_when_idle())
+        await _wait_for_copies(store, {("s1",)})
+        merging.cancel()
+    assert "merging relation rows failed; trying again" in caplog.text
     await _assert_index_holds_the_merged_rows(store)
 
 

@@ -196,7 +196,8 @@ class Database:
         self._changes = ChangeLog()
         self._statements: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._last_write = time.monotonic()
-        """When the last write transaction (other than :meth:`idle_write`'s) ended ..."""
+        """When this process's last write transaction (other than :meth:`idle_write`'s)
+        ended ..."""
         self.writes = 0
         """... and how many have."""
 
@@ -283,38 +284,46 @@ class Database:
         other entities); without it, the transaction may have changed anything.
         """
         try:
-            async with self._transaction(changes) as conn:
+            async with self._write_lock, self._begin(changes) as conn:
                 yield conn
         finally:
             self._last_write = time.monotonic()
             self.writes += 1
 
-    def idle_write(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
-        """A :meth:`control_write` of housekeeping done while the store is idle: it does not
-        count as activity for :meth:`idle_for`."""
-        return self._transaction(Changes())
+    @contextlib.asynccontextmanager
+    async def idle_write(self, writes: int) -> AsyncIterator[AsyncConnection | None]:
+        """A write transaction of housekeeping done while the store is idle: it changes
+        nothing a planned entity write reads, and does not count for :meth:`idle_for` or
+        :attr:`writes`. Yields None instead, without a transaction, if another write of this
+        process ended since :attr:`writes` was ``writes`` (one that queued meanwhile, say)."""
+        async with self._write_lock:
+            if self.writes != writes:
+                yield None
+                return
+            async with self._begin(Changes()) as conn:
+                yield conn
 
     def idle_for(self) -> float:
-        """Seconds since the last write transaction other than :meth:`idle_write`'s ended;
-        0 while one runs or waits for its turn."""
+        """Seconds since this process's last write transaction (other than
+        :meth:`idle_write`'s) ended; 0 while one holds the write lock."""
         if self._write_lock.locked():
             return 0.0
         return time.monotonic() - self._last_write
 
     @contextlib.asynccontextmanager
-    async def _transaction(self, changes: Changes | None) -> AsyncIterator[AsyncConnection]:
-        async with self._write_lock:
-            try:
-                async with self.engine.begin() as conn:
-                    if self.is_postgres:
-                        await conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})"))
-                    if self._versioned:
-                        self._writing = await self._next_version(conn)
-                    yield conn
-                if self._writing is not None:
-                    self._changes.record(self._writing, changes)
-            finally:
-                self._writing = None
+    async def _begin(self, changes: Changes | None) -> AsyncIterator[AsyncConnection]:
+        """The transaction of a write that holds the write lock."""
+        try:
+            async with self.engine.begin() as conn:
+                if self.is_postgres:
+                    await conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})"))
+                if self._versioned:
+                    self._writing = await self._next_version(conn)
+                yield conn
+            if self._writing is not None:
+                self._changes.record(self._writing, changes)
+        finally:
+            self._writing = None
 
     def control_write(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
         """A :meth:`write` of control data (integrations and their runs, leases, credentials):

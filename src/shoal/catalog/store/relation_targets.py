@@ -11,25 +11,27 @@ each with that index and 18 µs without it.
 So the reverse order is a table of its own, ``relation_targets``, brought up to date in large
 steps. Every relation row records the store version of the transaction that wrote it
 (``written_in``), and ``relation_targets_merged`` the version up to which every row has been
-copied. A merge copies the oldest rows not merged yet, about :data:`MERGE_ROWS` of them, in
-target order: each target's page is then rewritten once per ~20 batches of people instead of
-once per batch. Merges wait for the store to be idle (:meth:`Relations.merge_when_idle`, no
-write for :data:`IDLE_SECONDS`), so that a resync does not pay for them; only when
-:data:`MERGE_BACKLOG` rows wait does the write transaction that adds more merge a step itself.
+copied. A merge step copies the oldest rows not merged yet, those of the write transactions
+holding the first tens of thousands of them, in target order: each target's page is then
+rewritten once per several batches of people instead of once per batch. Merges wait for the
+store to be idle (:meth:`Relations.merge_when_idle`, no write for :data:`IDLE_SECONDS`), so
+that a resync does not pay for them; only when :data:`MERGE_BACKLOG` rows wait does the write
+transaction that adds more merge a step itself.
 
 Lookups by target read ``relation_targets`` and the rows written since the last merge (found
 through the ``written_in`` index). Reading those costs a fraction of merging them, but every
-lookup pays it again: write transactions that look up by target (deletes) read them, and every
-:data:`MERGE_AFTER_LOOKUPS`-th since the last merge merges first, so that a delete phase of many
-requests merges once while a single delete reads. Deleting relation rows deletes their copies
-too. The invariant: a row is in ``relation_targets`` if and only if it is in
-``entity_relations`` with ``written_in`` at or before the merged version.
+lookup pays it again: write transactions that look up by target (deletes) read them, and from
+the :data:`MERGE_AFTER_LOOKUPS`-th since a merge left none behind, each merges a step first, so
+that a delete phase of many requests merges while a single delete reads. Deleting relation
+rows deletes their copies too. The invariant: a row is in ``relation_targets`` if and only if it
+is in ``entity_relations`` with ``written_in`` at or before the merged version.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 from sqlalchemy import delete, func, select, tuple_, update
@@ -40,6 +42,7 @@ from shoal.catalog.store.database import Database
 
 __all__ = [
     "IDLE_SECONDS",
+    "IDLE_STEP_ROWS",
     "MERGE_AFTER_LOOKUPS",
     "MERGE_BACKLOG",
     "MERGE_ROWS",
@@ -50,24 +53,34 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MERGE_ROWS = 100_000
-"""Relation rows a merge step copies into ``relation_targets`` (at least; whole write
-transactions). Larger steps rewrite each target's page less often, but hold the write lock
-longer: ~0.25-0.6 s for 100,000 rows in a catalog of 1,000,000 people on SQLite (raw SQLite,
-1,000,000 people: 72 µs each with a target index on ``entity_relations``, 47 µs merging every
-90,000 rows, 39 every 450,000)."""
+"""Relation rows a write transaction's merge step copies into ``relation_targets`` (at least;
+whole write transactions): see :data:`MERGE_BACKLOG` and :data:`MERGE_AFTER_LOOKUPS`. Larger
+steps rewrite each target's page less often, but hold the write lock longer: ~0.25-0.6 s for
+100,000 rows in a catalog of 1,000,000 people on SQLite (raw SQLite, 1,000,000 people: 72 µs
+each with a target index on ``entity_relations``, 47 µs merging every 90,000 rows, 39 every
+450,000)."""
 
 MERGE_BACKLOG = 500_000
 """Relation rows not merged yet at which a write transaction adding more merges a step itself
 rather than leave it for idle time. Lookups read the rows not merged yet (~35 ms per 100,000
 in a catalog of 1,000,000 people), so this bounds what they cost: a first resync of 100,000
-people (450,000 relation rows) merges nothing while it runs."""
+people (450,000 relation rows) makes no merge step itself."""
 
 IDLE_SECONDS = 0.25
 """How long the store must have written nothing before :meth:`Relations.merge_when_idle`
 merges a step."""
 
+IDLE_STEP_ROWS = 25_000
+"""Relation rows an idle step copies (at least; whole write transactions): a write that comes
+meanwhile waits for it (~60 ms in a catalog of 1,000,000 people on SQLite; a merge costs the
+same per row from 25,000 rows up)."""
+
+MAX_RETRY_PAUSE = 30.0
+"""Longest pause before :meth:`Relations.merge_when_idle` tries again after a failure."""
+
 MERGE_AFTER_LOOKUPS = 6
-"""Write transactions that look up by target before one merges first. Reading the rows not
+"""Write transactions that look up by target before one merges a step first (and so does
+every one after it, until none is left). Reading the rows not
 merged yet costs about a sixth to a fifteenth of merging them (1,000,000 people on SQLite,
 100,000 rows: ~35 ms to read through the ``written_in`` index, 0.2-0.5 s to merge), so after
 this many reads, merging would have cost about as much as they did: at most about twice the
@@ -111,78 +124,84 @@ class Relations:
         await self._db.insert_rows(conn, sql, [(*row, version) for row in rows])
         self._backlog += len(rows)
         if self._backlog >= MERGE_BACKLOG:
-            await self._merge_step(conn)
+            await self._merge_step(conn, MERGE_ROWS)
 
-    async def merge(self, conn: AsyncConnection) -> None:
-        """Copy every row not merged yet into ``relation_targets``, in the write transaction
-        ``conn``, which must write no relation rows after this (they would count as copied)."""
-        await self._copy(conn, (await conn.execute(select(_merged.c.version))).scalar_one(), None)
-        self._backlog = self._lookups = 0
+    async def before_lookups(self, conn: AsyncConnection) -> None:
+        """Called by a write transaction ``conn`` that is about to look up by target (and write
+        no relation rows after): merges a step first if it is the :data:`MERGE_AFTER_LOOKUPS`-th
+        or a later one since the last merge left no row behind."""
+        self._lookups += 1
+        if self._lookups >= MERGE_AFTER_LOOKUPS:
+            await self._merge_step(conn, MERGE_ROWS)
 
-    async def _merge_step(self, conn: AsyncConnection) -> bool:
-        """Copy the oldest rows not merged yet, the write transactions that hold the first
-        :data:`MERGE_ROWS` of them, in the write transaction ``conn`` (as :meth:`merge`).
-        Returns whether rows are left."""
+    async def _merge_step(self, conn: AsyncConnection, rows: int) -> None:
+        """Copy the oldest rows not merged yet, those of the write transactions that hold the
+        first ``rows`` of them, into ``relation_targets`` in target order, and record them as
+        merged; in the write transaction ``conn``, which must write no relation rows after
+        this (they would count as copied)."""
         merged = (await conn.execute(select(_merged.c.version))).scalar_one()
         last = (
             await conn.execute(
                 select(_r.c.written_in)
                 .where(_r.c.written_in > merged)
                 .order_by(_r.c.written_in)
-                .offset(MERGE_ROWS - 1)
+                .offset(rows - 1)
                 .limit(1)
             )
         ).scalar()
-        copied = await self._copy(conn, merged, last)
-        self._backlog = 0 if last is None else max(0, self._backlog - copied)
-        if last is None:
-            self._lookups = 0
-        return last is not None
-
-    async def _copy(self, conn: AsyncConnection, merged: int, last: int | None) -> int:
-        """Copy the rows written after store version ``merged`` (up to ``last``; None: all) into
-        ``relation_targets`` in target order, and record them as merged. Returns how many."""
         newer = select(*(_r.c[name] for name in _KEY)).where(_r.c.written_in > merged)
         if last is not None:
             newer = newer.where(_r.c.written_in <= last)
-        result = await conn.execute(
+        copied = await conn.execute(
             self._db.insert(_t)
             .from_select(list(_KEY), newer.order_by(*(_r.c[name] for name in _KEY)))
             .on_conflict_do_nothing()
         )
         version = self._db.writing if last is None else last
         await conn.execute(update(_merged).values(version=version))
-        return max(0, result.rowcount)
+        if last is None:  # none left
+            self._backlog = self._lookups = 0
+        else:
+            self._backlog = max(0, self._backlog - max(0, copied.rowcount))
 
     async def merge_when_idle(self) -> None:
-        """Merge the rows not merged yet, a step at a time, whenever the store has written
-        nothing for :data:`IDLE_SECONDS`; until cancelled. Counts the rows left by earlier
-        processes first."""
-        async with self._db.read() as conn:
-            merged = select(_merged.c.version).scalar_subquery()
-            waiting = select(func.count()).select_from(_r).where(_r.c.written_in > merged)
-            self._backlog += (await conn.execute(waiting)).scalar_one()
+        """Merge the rows not merged yet, :data:`IDLE_STEP_ROWS` at a time, whenever the store
+        has written nothing for :data:`IDLE_SECONDS` (nor has any other process sharing the
+        database); until cancelled. Counts the rows earlier processes left first."""
+        counted = False
+        seen: int | None = None  # the store version last read ...
+        since = time.monotonic()  # ... and since when it has been
+        pause = IDLE_SECONDS
         while True:
-            quiet = self._db.idle_for()
-            if not self._backlog or quiet < IDLE_SECONDS:
-                await asyncio.sleep(IDLE_SECONDS - quiet if self._backlog else IDLE_SECONDS)
-                continue
-            writes = self._db.writes
+            await asyncio.sleep(pause)
+            pause = IDLE_SECONDS
             try:
-                async with self._db.idle_write() as conn:
-                    if self._db.writes == writes:  # nothing else wrote while it waited its turn
-                        await self._merge_step(conn)
+                async with self._db.read() as conn:
+                    if not counted:
+                        merged = select(_merged.c.version).scalar_subquery()
+                        waiting = select(func.count()).select_from(_r)
+                        waiting = waiting.where(_r.c.written_in > merged)
+                        self._backlog = (await conn.execute(waiting)).scalar_one()
+                        counted = True
+                    if not self._backlog:
+                        continue
+                    version = await self._db.version(conn)
+                if version != seen:
+                    seen, since = version, time.monotonic()
+                quiet = min(self._db.idle_for(), time.monotonic() - since)
+                if quiet < IDLE_SECONDS:
+                    pause = IDLE_SECONDS - quiet
+                    continue
+                async with self._db.idle_write(self._db.writes) as step:
+                    if step is None or seen is None or self._db.writing != seen + 1:
+                        since = time.monotonic()  # a write of this process or another came first
+                        continue
+                    await self._merge_step(step, IDLE_STEP_ROWS)
+                    seen = self._db.writing  # its own write is no activity
+                pause = 0  # the next step at once, unless a write queued meanwhile
             except Exception:  # must not stop the merges for good (nor the catalog)
-                log.exception("merging relation rows failed; trying again")
-                await asyncio.sleep(IDLE_SECONDS)
-
-    async def before_lookups(self, conn: AsyncConnection) -> None:
-        """Called by a write transaction ``conn`` that is about to look up by target (and write
-        no relation rows after): merges first if it is the :data:`MERGE_AFTER_LOOKUPS`-th
-        since the last merge."""
-        self._lookups += 1
-        if self._lookups >= MERGE_AFTER_LOOKUPS:
-            await self.merge(conn)
+                pause = min(max(2 * pause, IDLE_SECONDS), MAX_RETRY_PAUSE)
+                log.exception("merging relation rows failed; trying again in %.1f s", pause)
 
     async def remove(
         self, conn: AsyncConnection, blueprint: str, identifiers: Sequence[str]
