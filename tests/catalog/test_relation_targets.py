@@ -62,6 +62,11 @@ async def _copies(store: Store) -> set[tuple[str, ...]]:
         return {tuple(row) for row in await conn.execute(select(_t.c.identifier))}
 
 
+async def _store_version(store: Store) -> int | None:
+    async with store.database.read() as conn:
+        return await store.database.version(conn)
+
+
 async def _assert_index_holds_the_merged_rows(store: Store) -> None:
     key = ("blueprint", "identifier", "relation", "target_blueprint", "target_identifier")
     async with store.database.read() as conn:
@@ -232,15 +237,31 @@ async def test_a_write_that_takes_the_backlog_to_its_mark_merges_its_oldest_step
     assert [row[2] for row in await _pointing_at(store, "team", "t1")] == ["a0", "a1", "a2", "b"]
 
 
+async def test_a_delete_first_merges_steps_of_their_own_until_few_rows_wait(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relation_targets, "MERGE_ROWS", 2)
+    monkeypatch.setattr(relation_targets, "MERGE_BACKLOG", 1_000)
+    await _write(store, "team", {"identifier": "t1"}, {"identifier": "t2"})
+    for prefix in "abc":  # three transactions of two relation rows each
+        await _write(
+            store,
+            "svc",
+            *({"identifier": f"{prefix}{n}", "relations": {"owner": "t1"}} for n in range(2)),
+        )
+    assert await _copies(store) == set()
+    before = await _store_version(store)
+    assert before is not None
+    await store.entities.delete_many("team", ["t2"], delete_dependents=True)
+    assert len(await _copies(store)) == 6
+    assert await _store_version(store) == before + 4  # three steps, then the delete
+    await _assert_index_holds_the_merged_rows(store)
+
+
 async def _wait_for_copies(store: Store, expected: set[tuple[str, ...]]) -> None:
     async with asyncio.timeout(10):
         while await _copies(store) != expected:
             await asyncio.sleep(0.02)
-
-
-async def _store_version(store: Store) -> int | None:
-    async with store.database.read() as conn:
-        return await store.database.version(conn)
 
 
 async def test_rows_not_merged_are_merged_in_steps_once_the_store_is_idle(

@@ -843,6 +843,7 @@ class EntityStore:
         integration (see :func:`datasource_owner`) are deleted, dependents included: the
         relations of the others pointing at deleted entities are cleared.
         """
+        await self._relations.catch_up()
         async with self._db.write() as conn:
             await self._blueprints.get(blueprint_id, conn)
             columns = (_e.c.identifier, _e.c.datasource)

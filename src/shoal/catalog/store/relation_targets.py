@@ -20,8 +20,9 @@ transaction that adds more merge a step itself.
 
 Lookups by target read ``relation_targets`` and the rows written since the last merge (found
 through the ``written_in`` index). Reading those costs a fraction of merging them, but every
-lookup pays it again: write transactions that look up by target (deletes) read them, and from
-the :data:`MERGE_AFTER_LOOKUPS`-th since a merge left none behind, each merges a step first, so
+lookup pays it again: a delete first merges steps until fewer than :data:`MERGE_ROWS` rows
+wait (:meth:`Relations.catch_up`), its write transaction reads the rest, and from the
+:data:`MERGE_AFTER_LOOKUPS`-th since a merge left none behind, each merges a step first, so
 that a delete phase of many requests merges while a single delete reads. Deleting relation
 rows deletes their copies too. The invariant: a row is in ``relation_targets`` if and only if it
 is in ``entity_relations`` with ``written_in`` at or before the merged version.
@@ -80,11 +81,11 @@ MAX_RETRY_PAUSE = 30.0
 
 MERGE_AFTER_LOOKUPS = 6
 """Write transactions that look up by target before one merges a step first (and so does
-every one after it, until none is left). Reading the rows not
-merged yet costs about a sixth to a fifteenth of merging them (1,000,000 people on SQLite,
-100,000 rows: ~35 ms to read through the ``written_in`` index, 0.2-0.5 s to merge), so after
-this many reads, merging would have cost about as much as they did: at most about twice the
-cheaper of the two, however many deletes follow."""
+every one after it, until none is left). Reading the rows not merged yet costs about a sixth
+to a fifteenth of merging them (1,000,000 people on SQLite, 100,000 rows: ~35 ms to read
+through the ``written_in`` index, 0.2-0.5 s to merge), so after this many reads, merging would
+have cost about as much as they did: at most about twice the cheaper of the two, however many
+deletes follow."""
 
 RelationRow = tuple[str, str, str, str, str]
 """``(blueprint, identifier, relation, target_blueprint, target_identifier)``."""
@@ -125,6 +126,17 @@ class Relations:
         self._backlog += len(rows)
         if self._backlog >= MERGE_BACKLOG:
             await self._merge_step(conn, MERGE_ROWS)
+
+    async def catch_up(self) -> None:
+        """Merge steps, each in a write transaction of its own (other writes may come between
+        them), until fewer than :data:`MERGE_ROWS` rows wait as far as this process knows: for
+        a write about to look up by target (a delete), whose lookups would otherwise read up
+        to :data:`MERGE_BACKLOG` rows not merged yet."""
+        for _ in range(self._backlog // MERGE_ROWS):  # bounded, whatever the estimate
+            if self._backlog < MERGE_ROWS:
+                break
+            async with self._db.control_write() as conn:
+                await self._merge_step(conn, MERGE_ROWS)
 
     async def before_lookups(self, conn: AsyncConnection) -> None:
         """Called by a write transaction ``conn`` that is about to look up by target (and write
@@ -171,7 +183,7 @@ class Relations:
         counted = False
         seen: int | None = None  # the store version last read ...
         since = time.monotonic()  # ... and since when it has been
-        pause = IDLE_SECONDS
+        pause = retry = IDLE_SECONDS
         while True:
             await asyncio.sleep(pause)
             pause = IDLE_SECONDS
@@ -200,8 +212,10 @@ class Relations:
                     seen = self._db.writing  # its own write is no activity
                 pause = 0  # the next step at once, unless a write queued meanwhile
             except Exception:  # must not stop the merges for good (nor the catalog)
-                pause = min(max(2 * pause, IDLE_SECONDS), MAX_RETRY_PAUSE)
+                pause = retry = min(2 * retry, MAX_RETRY_PAUSE)
                 log.exception("merging relation rows failed; trying again in %.1f s", pause)
+            else:
+                retry = IDLE_SECONDS
 
     async def remove(
         self, conn: AsyncConnection, blueprint: str, identifiers: Sequence[str]
