@@ -90,3 +90,13 @@ def test_refs_are_left_to_the_full_validator() -> None:
     )
     assert compile_property_check(blueprint)({"a": "x"}) is False
     assert compile_property_check(blueprint)({"a": None}) is True  # null: always allowed
+
+
+def test_a_required_null_is_what_the_property_spec_says() -> None:
+    for spec, valid in (({"type": "null"}, True), ({}, True), ({"type": "string"}, False)):
+        blueprint = normalize_blueprint(
+            {"identifier": "bp", "schema": {"properties": {"p": spec}, "required": ["p"]}}
+        )
+        assert compile_validator(blueprint).is_valid({"p": None}) is valid
+        assert compile_property_check(blueprint)({"p": None}) is valid
+        assert compile_property_check(blueprint)({}) is False

@@ -274,7 +274,7 @@ def _always(_value: Any) -> bool:
 
 
 def _value_check(spec: Mapping[str, Any]) -> Callable[[Any], bool]:
-    """A check of one non-null property value against its spec (True only if valid)."""
+    """A check of one property value against its spec (True only if valid)."""
     if b'"$ref"' in orjson.dumps(spec):
         return _never  # resolved against the whole schema: leave it to the full validator
     if not (set(spec) & _VALIDATION_KEYWORDS) <= _SIMPLE_KEYWORDS:
@@ -319,13 +319,15 @@ def compile_property_check(blueprint: JSONObject) -> PropertyCheck:
 
     def check(properties: Mapping[str, Any]) -> bool:
         for name in required:
-            if properties.get(name) is None:
+            if name not in properties:
                 return False
         for name, value in properties.items():
             value_check = checks.get(name)
             if value_check is None:  # additionalProperties: false
                 return False
-            if value is not None and not value_check(value):
+            if value is None and name not in required:
+                continue
+            if not value_check(value):  # null too, for a required property: its spec decides
                 return False
         return True
 
