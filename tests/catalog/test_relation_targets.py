@@ -4,6 +4,7 @@ the reverse index yet, and the index holds exactly the merged rows."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 from collections.abc import AsyncIterator
 from typing import Any
@@ -44,6 +45,20 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 async def _write(store: Store, blueprint: str, *bodies: dict[str, object]) -> None:
     result = await store.entities.upsert(blueprint, list(bodies), WriteOptions())
     assert not result.errors, result.errors
+
+
+async def _write_s1_owned_by_t1(store: Store) -> None:
+    await _write(store, "team", {"identifier": "t1"})
+    await _write(store, "svc", {"identifier": "s1", "relations": {"owner": "t1"}})
+
+
+@contextlib.asynccontextmanager
+async def _merging_when_idle(store: Store) -> AsyncIterator[None]:
+    """``store``'s idle merges running (as in the catalog) while the block runs."""
+    async with asyncio.TaskGroup() as group:
+        merging = group.create_task(store.relations.merge_when_idle())
+        yield
+        merging.cancel()
 
 
 async def _pointing_at(store: Store, blueprint: str, identifier: str) -> list[tuple[str, ...]]:
@@ -188,8 +203,7 @@ async def test_a_lookup_during_a_merge_by_another_process_misses_nothing(
 ) -> None:
     # The lookup reads the rows not merged yet and relation_targets in two queries; another
     # process (a replica) merging between the two must not hide the rows it moves.
-    await _write(store, "team", {"identifier": "t1"})
-    await _write(store, "svc", {"identifier": "s1", "relations": {"owner": "t1"}})
+    await _write_s1_owned_by_t1(store)
     paused, resume = asyncio.Event(), asyncio.Event()
     gate: contextvars.ContextVar[bool] = contextvars.ContextVar("gate", default=False)
     execute = AsyncConnection.execute
@@ -274,8 +288,7 @@ async def test_rows_not_merged_are_merged_in_steps_once_the_store_is_idle(
         await _write(store, "svc", {"identifier": f"s{n}", "relations": {"owner": "t1"}})
     written = await _store_version(store)
     assert written is not None
-    async with asyncio.TaskGroup() as group:
-        merging = group.create_task(store.relations.merge_when_idle())
+    async with _merging_when_idle(store):
         await asyncio.sleep(0.2)
         assert await _copies(store) == set()  # the last write ended less than a second ago
         await _wait_for_copies(store, {("s0",), ("s1",), ("s2",)})
@@ -283,7 +296,6 @@ async def test_rows_not_merged_are_merged_in_steps_once_the_store_is_idle(
         monkeypatch.setattr(relation_targets, "IDLE_SECONDS", 0.05)
         await _write(store, "svc", {"identifier": "s3", "relations": {"owner": "t1"}})
         await _wait_for_copies(store, {("s0",), ("s1",), ("s2",), ("s3",)})
-        merging.cancel()
     await _assert_index_holds_the_merged_rows(store)
 
 
@@ -291,18 +303,15 @@ async def test_no_step_is_merged_while_another_process_writes(
     store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(relation_targets, "IDLE_SECONDS", 1.0)
-    await _write(store, "team", {"identifier": "t1"})
-    await _write(store, "svc", {"identifier": "s1", "relations": {"owner": "t1"}})
+    await _write_s1_owned_by_t1(store)
     other = await open_store(database_url, base_url="http://b")
     try:
-        async with asyncio.TaskGroup() as group:
-            merging = group.create_task(store.relations.merge_when_idle())
+        async with _merging_when_idle(store):
             for n in range(20):  # 2 s of writes 0.1 s apart, none of them by this process
                 await _write(other, "team", {"identifier": f"u{n}"})
                 await asyncio.sleep(0.1)
             assert await _copies(store) == set()
             await _wait_for_copies(store, {("s1",)})
-            merging.cancel()
     finally:
         await other.close()
 
@@ -311,8 +320,7 @@ async def test_a_failed_merge_is_logged_and_tried_again(
     store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(relation_targets, "IDLE_SECONDS", 0.01)
-    await _write(store, "team", {"identifier": "t1"})
-    await _write(store, "svc", {"identifier": "s1", "relations": {"owner": "t1"}})
+    await _write_s1_owned_by_t1(store)
     step = relation_targets.Relations._merge_step
     failures = [RuntimeError("disk on fire")]
 
@@ -322,10 +330,8 @@ async def test_a_failed_merge_is_logged_and_tried_again(
         await step(self, *args)
 
     monkeypatch.setattr(relation_targets.Relations, "_merge_step", failing_once)
-    async with asyncio.TaskGroup() as group:
-        merging = group.create_task(store.relations.merge_when_idle())
+    async with _merging_when_idle(store):
         await _wait_for_copies(store, {("s1",)})
-        merging.cancel()
     assert "merging relation rows failed; trying again" in caplog.text
     await _assert_index_holds_the_merged_rows(store)
 
@@ -334,14 +340,11 @@ async def test_a_new_process_merges_the_rows_an_earlier_one_left(
     store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(relation_targets, "IDLE_SECONDS", 0.01)
-    await _write(store, "team", {"identifier": "t1"})
-    await _write(store, "svc", {"identifier": "s1", "relations": {"owner": "t1"}})
+    await _write_s1_owned_by_t1(store)
     later = await open_store(database_url, base_url="http://b")
     try:
-        async with asyncio.TaskGroup() as group:
-            merging = group.create_task(later.relations.merge_when_idle())
+        async with _merging_when_idle(later):
             await _wait_for_copies(later, {("s1",)})
-            merging.cancel()
     finally:
         await later.close()
     await _assert_index_holds_the_merged_rows(store)
@@ -374,8 +377,7 @@ async def test_a_store_from_before_the_reverse_index_gets_it(database_url: str) 
     store = await open_store(database_url, base_url="http://a")
     try:
         await _create_blueprints(store)
-        await _write(store, "team", {"identifier": "t1"})
-        await _write(store, "svc", {"identifier": "s1", "relations": {"owner": "t1"}})
+        await _write_s1_owned_by_t1(store)
         await undo_migration(
             store,
             "0005_relation_targets",

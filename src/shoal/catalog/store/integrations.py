@@ -549,11 +549,6 @@ class IntegrationStore:
         )
         return [row.body for row in rows]
 
-    async def _ocean_run_for_event(
-        self, conn: AsyncConnection, identifier: str, event_id: str
-    ) -> JSONObject | None:
-        return _run_for_event(await self._ocean_runs(conn, identifier), event_id)
-
     async def _update_run(
         self, conn: AsyncConnection, run: JSONObject, now: int, *, alive: bool
     ) -> None:
@@ -565,7 +560,7 @@ class IntegrationStore:
     async def heartbeat_ocean_run(self, identifier: str, event_id: str) -> bool:
         """Ocean's ``POST {metrics}/heartbeat``: keeps its running resync from going stale."""
         async with self._db.control_write() as conn:
-            run = await self._ocean_run_for_event(conn, identifier, event_id)
+            run = _run_for_event(await self._ocean_runs(conn, identifier), event_id)
             if run is None or run["status"] != RunStatus.RUNNING.value:
                 return False
             await conn.execute(

@@ -93,6 +93,8 @@ RelationRow = tuple[str, str, str, str, str]
 _r = schema.entity_relations
 _t = schema.relation_targets
 _merged = schema.relation_targets_merged
+_NOT_MERGED = _r.c.written_in > select(_merged.c.version).scalar_subquery()
+"""The ``entity_relations`` rows not in ``relation_targets`` yet."""
 _ROW = ("blueprint", "identifier", "relation", "target_blueprint", "target_identifier")
 """The columns of a :data:`RelationRow`, in its order."""
 _KEY = tuple(column.name for column in _t.columns)
@@ -151,17 +153,16 @@ class Relations:
         first ``rows`` of them, into ``relation_targets`` in target order, and record them as
         merged; in the write transaction ``conn``, which must write no relation rows after
         this (they would count as copied)."""
-        merged = (await conn.execute(select(_merged.c.version))).scalar_one()
         last = (
             await conn.execute(
                 select(_r.c.written_in)
-                .where(_r.c.written_in > merged)
+                .where(_NOT_MERGED)
                 .order_by(_r.c.written_in)
                 .offset(rows - 1)
                 .limit(1)
             )
         ).scalar()
-        newer = select(*(_r.c[name] for name in _KEY)).where(_r.c.written_in > merged)
+        newer = select(*(_r.c[name] for name in _KEY)).where(_NOT_MERGED)
         if last is not None:
             newer = newer.where(_r.c.written_in <= last)
         copied = await conn.execute(
@@ -190,9 +191,7 @@ class Relations:
             try:
                 async with self._db.read() as conn:
                     if not counted:
-                        merged = select(_merged.c.version).scalar_subquery()
-                        waiting = select(func.count()).select_from(_r)
-                        waiting = waiting.where(_r.c.written_in > merged)
+                        waiting = select(func.count()).select_from(_r).where(_NOT_MERGED)
                         self._backlog = (await conn.execute(waiting)).scalar_one()
                         counted = True
                     if not self._backlog:
@@ -266,9 +265,8 @@ class Relations:
             .order_by(_t.c.blueprint, _t.c.identifier, _t.c.relation)
             .limit(limit)
         )
-        merged = select(_merged.c.version).scalar_subquery()
         recent = select(*(_r.c[name] for name in _ROW)).where(
-            _r.c.written_in > merged,
+            _NOT_MERGED,
             _r.c.target_blueprint == target_blueprint,
             _r.c.target_identifier.in_(target_identifiers),
         )
