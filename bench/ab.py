@@ -6,7 +6,7 @@ Each ``NAME=DIR`` is a source tree holding the ``shoal`` package (``src`` is thi
 "before" tree is a copy with one optimisation taken out). Rounds interleave the variants, each
 time with a fresh catalog and Shoal worker importing ``shoal`` from that tree (``PYTHONPATH``),
 running the benchmark's three resyncs. Prints the median entities/s per variant and resync and
-its ratio to the first variant.
+its ratio to the first variant's (variant ÷ first).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("|---|" + "---:|---:|" * len(PHASES))
     for name, rates in medians.items():
         cells = " | ".join(
-            f"{rate:,.0f} | {medians[first][i] / rate:.2f}x" for i, rate in enumerate(rates)
+            f"{rate:,.0f} | {rate / medians[first][i]:.2f}x" for i, rate in enumerate(rates)
         )
         print(f"| {name} | {cells} |")
     return 0

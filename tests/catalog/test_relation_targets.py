@@ -272,6 +272,41 @@ async def test_a_delete_first_merges_steps_of_their_own_until_few_rows_wait(
     await _assert_index_holds_the_merged_rows(store)
 
 
+async def test_deleting_entities_no_relation_points_at_looks_up_and_merges_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relation_targets, "MERGE_ROWS", 2)
+    monkeypatch.setattr(relation_targets, "MERGE_BACKLOG", 1_000)
+    monkeypatch.setattr(relation_targets, "MERGE_AFTER_LOOKUPS", 1)
+    incident = {
+        "identifier": "incident",
+        "title": "Incident",
+        "schema": {"properties": {}},
+        "relations": {"svc": {"target": "svc"}},
+    }
+    await store.blueprints.create(incident, actor=None)
+    await _write_s1_owned_by_t1(store)
+    await _write(
+        store, "incident", *({"identifier": f"i{n}", "relations": {"svc": "s1"}} for n in range(3))
+    )
+    before = await _store_version(store)
+    assert before is not None
+    await store.entities.delete_many("incident", ["i0"], delete_dependents=True)
+    assert await _store_version(store) == before + 1  # the delete alone: no merge step
+    assert await _copies(store) == set()
+    assert [row[2] for row in await _pointing_at(store, "svc", "s1")] == ["i1", "i2"]
+    assert await _pointing_at(store, "incident", "i1") == []
+
+    # once a relation points at incidents, deleting one clears it where it is held
+    await store.blueprints.update("team", {"relations": {"oncall": {"target": "incident"}}})
+    await _write(store, "team", {"identifier": "t1", "relations": {"oncall": "i1"}})
+    assert await _pointing_at(store, "incident", "i1") == [("oncall", "team", "t1")]
+    await store.entities.delete_many("incident", ["i1"], delete_dependents=False)
+    assert (await store.entities.get("team", "t1")).relations["oncall"] is None
+    assert [row[2] for row in await _pointing_at(store, "svc", "s1")] == ["i2"]
+    await _assert_index_holds_the_merged_rows(store)
+
+
 async def _wait_for_copies(store: Store, expected: set[tuple[str, ...]]) -> None:
     async with asyncio.timeout(10):
         while await _copies(store) != expected:

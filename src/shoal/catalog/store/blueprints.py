@@ -67,6 +67,20 @@ class BlueprintStore:
         async with self._db.read() as own:
             return (await own.execute(query)).first()
 
+    async def targets(self, conn: AsyncConnection | None = None) -> frozenset[str]:
+        """The blueprints that some blueprint's relation points at. Only their entities can
+        have entities pointing at them: relation rows follow the relations (see
+        :meth:`_relink`), and a blueprint that is a target cannot be deleted."""
+        query = select(_t.c.body)
+        if conn is None:
+            async with self._db.read() as own:
+                bodies = (await own.execute(query)).scalars().all()
+        else:
+            bodies = (await conn.execute(query)).scalars().all()
+        return frozenset(
+            relation["target"] for body in bodies for relation in body["relations"].values()
+        )
+
     def validator(self, blueprint: JSONObject) -> Validator:
         key = (blueprint["identifier"], hash(str(blueprint["schema"])))
         validator = self._validators.get(key)

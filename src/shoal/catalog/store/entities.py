@@ -478,6 +478,8 @@ class EntityStore:
     async def related(self, blueprint: str, identifier: str) -> list[tuple[str, str, str]]:
         """``(relation, blueprint, identifier)`` of entities that point at this one."""
         async with self._db.read() as conn:
+            if blueprint not in await self._blueprints.targets(conn):
+                return []  # no relation points at its entities
             rows = await self._relations.pointing_at(conn, blueprint, [identifier], limit=500)
         return [(relation, bp, holder) for bp, holder, relation, _, _ in rows]
 
@@ -843,7 +845,8 @@ class EntityStore:
         integration (see :func:`datasource_owner`) are deleted, dependents included: the
         relations of the others pointing at deleted entities are cleared.
         """
-        await self._relations.catch_up()
+        if blueprint_id in await self._blueprints.targets():  # else no lookups (see below)
+            await self._relations.catch_up()
         async with self._db.write() as conn:
             await self._blueprints.get(blueprint_id, conn)
             columns = (_e.c.identifier, _e.c.datasource)
@@ -854,15 +857,19 @@ class EntityStore:
                 if owner is None or datasource_owner(datasource) == owner
             }
             doomed: set[tuple[str, str]] = {(blueprint_id, i) for i in present}
-            frontier = set(doomed)
-            await self._relations.before_lookups(conn)
-            while delete_dependents and frontier:
-                frontier = await self._dependents(conn, frontier) - doomed
-                if owner is not None:
-                    frontier = await self._owned(conn, frontier, owner)
-                doomed |= frontier
-            if not delete_dependents or owner is not None:
-                await self._clear_references(conn, doomed)
+            # Entities of a blueprint no relation points at have no dependents and no
+            # references to clear: nothing to look up (read again, in the transaction)
+            targets = await self._blueprints.targets(conn)
+            if present and blueprint_id in targets:
+                await self._relations.before_lookups(conn)
+                frontier = set(doomed)
+                while delete_dependents and frontier:
+                    frontier = await self._dependents(conn, frontier, targets) - doomed
+                    if owner is not None:
+                        frontier = await self._owned(conn, frontier, owner)
+                    doomed |= frontier
+                if not delete_dependents or owner is not None:
+                    await self._clear_references(conn, doomed, targets)
             by_blueprint: dict[str, list[str]] = {}
             for bp, identifier in doomed:
                 by_blueprint.setdefault(bp, []).append(identifier)
@@ -876,10 +883,14 @@ class EntityStore:
             return Deletion([i for i in identifiers if i in present], sorted(doomed - asked))
 
     async def _dependents(
-        self, conn: AsyncConnection, targets: set[tuple[str, str]]
+        self, conn: AsyncConnection, keys: set[tuple[str, str]], targets: frozenset[str]
     ) -> set[tuple[str, str]]:
+        """The entities pointing at one of ``keys``; ``targets``: the blueprints some
+        relation points at."""
         found: set[tuple[str, str]] = set()
-        for bp, chunk in _key_chunks(targets):
+        for bp, chunk in _key_chunks(keys):
+            if bp not in targets:
+                continue
             rows = await self._relations.pointing_at(conn, bp, chunk)
             found.update((holder_bp, holder) for holder_bp, holder, _, _, _ in rows)
         return found
@@ -896,9 +907,15 @@ class EntityStore:
                     owned.add((bp, identifier))
         return owned
 
-    async def _clear_references(self, conn: AsyncConnection, doomed: set[tuple[str, str]]) -> None:
+    async def _clear_references(
+        self, conn: AsyncConnection, doomed: set[tuple[str, str]], targets: frozenset[str]
+    ) -> None:
+        """Clear the relations pointing at ``doomed`` on the entities not ``doomed``;
+        ``targets``: the blueprints some relation points at."""
         holders: dict[tuple[str, str], list[RelationRow]] = {}
         for bp, chunk in _key_chunks(doomed):
+            if bp not in targets:
+                continue
             for row in await self._relations.pointing_at(conn, bp, chunk):
                 if row[:2] not in doomed:
                     holders.setdefault(row[:2], []).append(row)

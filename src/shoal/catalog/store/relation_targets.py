@@ -23,8 +23,10 @@ through the ``written_in`` index). Reading those costs a fraction of merging the
 lookup pays it again: a delete first merges steps until fewer than :data:`MERGE_ROWS` rows
 wait (:meth:`Relations.catch_up`), its write transaction reads the rest, and from the
 :data:`MERGE_AFTER_LOOKUPS`-th since a merge left none behind, each merges a step first, so
-that a delete phase of many requests merges while a single delete reads. Deleting relation
-rows deletes their copies too. The invariant: a row is in ``relation_targets`` if and only if it
+that a delete phase of many requests merges while a single delete reads. A delete of entities
+of a blueprint that no relation points at does neither: nothing can point at them
+(:meth:`~shoal.catalog.store.blueprints.BlueprintStore.targets`). Deleting relation rows deletes
+their copies too. The invariant: a row is in ``relation_targets`` if and only if it
 is in ``entity_relations`` with ``written_in`` at or before the merged version.
 """
 
