@@ -18,13 +18,14 @@ from shoal.catalog.ocean_runs import (
     end_run,
     kind_progress,
     mark_superseded,
+    on_schedule,
     replace_run,
     run_trigger,
     settle_run,
     start_run,
 )
 from shoal.catalog.server import RunningCatalog
-from shoal.clock import from_iso
+from shoal.clock import from_iso, to_datetime
 from tests.catalog.helpers import client_as, create_integration, iso
 
 NOW = from_iso("2026-11-27T04:31:13.569069+00:00")
@@ -191,12 +192,42 @@ def test_an_aborted_run_names_the_run_that_replaced_it() -> None:
     assert (finished["status"], finished["abortedBy"]) == ("completed", None)
 
 
+def scheduled_state(anchor: int, tick: int, *, interval: float = 60) -> dict[str, Any]:
+    """The resync state Ocean reports with ``OCEAN__SCHEDULED_RESYNC_INTERVAL=interval``
+    (minutes) on tick ``tick`` of a process whose schedule is anchored at ``anchor``."""
+    step = int(interval * 60_000_000)
+    return {
+        **running_state(to_datetime(anchor + tick * step + 2_500_000).isoformat()),
+        "nextResync": to_datetime(anchor + (tick + 1) * step).isoformat(),
+        "intervalInMinuets": interval,
+    }
+
+
 def test_the_trigger_is_the_pending_request_unless_the_integration_made_it() -> None:
+    state, previous = running_state(), {}
     request = ResyncRequest("rr_1", "x", "ui", "someone", NOW)
-    assert run_trigger(request, "ocean-client") == ("ui", "rr_1")
+    assert run_trigger(request, "ocean-client", previous=previous, state=state) == ("ui", "rr_1")
     own = ResyncRequest("rr_2", "x", "api", "ocean-client", NOW)
-    assert run_trigger(own, "ocean-client") == ("start", None)
-    assert run_trigger(None, "ocean-client") == ("start", None)
+    assert run_trigger(own, "ocean-client", previous=previous, state=state) == ("start", None)
+    assert run_trigger(None, "ocean-client", previous=previous, state=state) == ("start", None)
+
+
+def test_a_run_one_interval_after_the_last_named_one_is_on_schedule() -> None:
+    first = scheduled_state(NOW, 0)
+    assert not on_schedule({}, first)  # the process's first run
+    assert on_schedule(first, scheduled_state(NOW, 1))
+    assert on_schedule(scheduled_state(NOW, 4), scheduled_state(NOW, 5))
+    assert on_schedule(scheduled_state(NOW, 0, interval=0.5), scheduled_state(NOW, 1, interval=0.5))
+    # a new process, started between two ticks of the old one: its schedule starts anew
+    assert not on_schedule(scheduled_state(NOW, 4), scheduled_state(NOW + 1_234_567_890, 0))
+    assert not on_schedule(first, {**scheduled_state(NOW, 1), "intervalInMinuets": None})
+    assert not on_schedule(first, {**scheduled_state(NOW, 1), "nextResync": None})
+    assert not on_schedule({"nextResync": "soon"}, scheduled_state(NOW, 1))
+    request = ResyncRequest("rr_1", "x", "ui", "someone", NOW)  # a request says why, still
+    assert run_trigger(request, "c", previous=first, state=scheduled_state(NOW, 1)) == (
+        "ui",
+        "rr_1",
+    )
 
 
 # --- through the API, as Ocean calls it -----------------------------------------------------
@@ -294,6 +325,23 @@ async def test_a_restarted_ocean_s_end_report_is_its_own_run_s(
     newer, older = await run_history(admin, "restarted")
     assert (newer["status"], older["status"]) == ("completed", "aborted")
     assert older["abortedBy"] == newer["id"]
+
+
+async def test_ocean_s_scheduled_runs_are_told_from_its_start_runs(
+    admin: httpx.AsyncClient,
+) -> None:
+    await create_integration(admin, "sched")
+    state_url = "/v1/integration/sched/resync-state"
+    anchor = from_iso(iso(hours=-3))
+    for tick in range(2):
+        running = scheduled_state(anchor, tick)
+        await admin.patch(state_url, json=running)
+        ended = {key: running[key] for key in ("nextResync", "intervalInMinuets")}
+        await admin.patch(state_url, json={"status": "completed", **ended})
+    restarted = anchor + 2 * 3_600_000_000 + 123_456_789  # a new process, between two ticks
+    await admin.patch(state_url, json=scheduled_state(restarted, 0))
+    runs = await run_history(admin, "sched")
+    assert [run["trigger"] for run in runs] == ["start", "schedule", "start"]
 
 
 async def test_heartbeats_keep_an_ocean_run_alive_and_silence_fails_it(

@@ -272,12 +272,9 @@ async def test_a_delete_first_merges_steps_of_their_own_until_few_rows_wait(
     await _assert_index_holds_the_merged_rows(store)
 
 
-async def test_deleting_entities_no_relation_points_at_looks_up_and_merges_nothing(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(relation_targets, "MERGE_ROWS", 2)
-    monkeypatch.setattr(relation_targets, "MERGE_BACKLOG", 1_000)
-    monkeypatch.setattr(relation_targets, "MERGE_AFTER_LOOKUPS", 1)
+async def _create_incidents_of_s1(store: Store, count: int) -> None:
+    """An ``incident`` blueprint (pointing at services; no relation points at it), and
+    ``count`` incidents of ``s1``."""
     incident = {
         "identifier": "incident",
         "title": "Incident",
@@ -285,25 +282,68 @@ async def test_deleting_entities_no_relation_points_at_looks_up_and_merges_nothi
         "relations": {"svc": {"target": "svc"}},
     }
     await store.blueprints.create(incident, actor=None)
-    await _write_s1_owned_by_t1(store)
     await _write(
-        store, "incident", *({"identifier": f"i{n}", "relations": {"svc": "s1"}} for n in range(3))
+        store,
+        "incident",
+        *({"identifier": f"i{n}", "relations": {"svc": "s1"}} for n in range(count)),
     )
+
+
+def _record_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The target blueprint of every lookup by target from now on, in order."""
+    looked_up: list[str] = []
+    pointing_at = relation_targets.Relations.pointing_at
+
+    async def recorded(
+        self: relation_targets.Relations, conn: AsyncConnection, target: str, *args: Any, **kw: Any
+    ) -> list[relation_targets.RelationRow]:
+        looked_up.append(target)
+        return await pointing_at(self, conn, target, *args, **kw)
+
+    monkeypatch.setattr(relation_targets.Relations, "pointing_at", recorded)
+    return looked_up
+
+
+async def test_deleting_entities_no_relation_points_at_looks_up_and_merges_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relation_targets, "MERGE_ROWS", 2)
+    monkeypatch.setattr(relation_targets, "MERGE_BACKLOG", 1_000)
+    monkeypatch.setattr(relation_targets, "MERGE_AFTER_LOOKUPS", 1)
+    await _write_s1_owned_by_t1(store)
+    await _create_incidents_of_s1(store, 3)
+    looked_up = _record_lookups(monkeypatch)
     before = await _store_version(store)
     assert before is not None
+
     await store.entities.delete_many("incident", ["i0"], delete_dependents=True)
+    assert looked_up == []
     assert await _store_version(store) == before + 1  # the delete alone: no merge step
     assert await _copies(store) == set()
-    assert [row[2] for row in await _pointing_at(store, "svc", "s1")] == ["i1", "i2"]
-    assert await _pointing_at(store, "incident", "i1") == []
+    async with store.database.read() as conn:
+        holders = select(_r.c.identifier).where(_r.c.target_identifier == "s1")
+        assert set((await conn.execute(holders)).scalars()) == {"i1", "i2"}
 
-    # once a relation points at incidents, deleting one clears it where it is held
+    # deleting what incidents point at takes them as dependents; what points at them is not
+    # looked up
+    await store.entities.delete_many("team", ["t1"], delete_dependents=True)
+    assert looked_up == ["team", "svc"]
+    async with store.database.read() as conn:
+        left = set((await conn.execute(select(schema.entities.c.identifier))).scalars())
+    assert left == set()
+    await _assert_index_holds_the_merged_rows(store)
+
+
+async def test_deleting_entities_a_relation_has_come_to_point_at_clears_it(store: Store) -> None:
+    await _write_s1_owned_by_t1(store)
+    await _create_incidents_of_s1(store, 2)
     await store.blueprints.update("team", {"relations": {"oncall": {"target": "incident"}}})
     await _write(store, "team", {"identifier": "t1", "relations": {"oncall": "i1"}})
     assert await _pointing_at(store, "incident", "i1") == [("oncall", "team", "t1")]
+
     await store.entities.delete_many("incident", ["i1"], delete_dependents=False)
     assert (await store.entities.get("team", "t1")).relations["oncall"] is None
-    assert [row[2] for row in await _pointing_at(store, "svc", "s1")] == ["i2"]
+    assert [row[2] for row in await _pointing_at(store, "svc", "s1")] == ["i0"]
     await _assert_index_holds_the_merged_rows(store)
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "kind_progress",
     "mark_superseded",
     "new_ocean_run_id",
+    "on_schedule",
     "replace_run",
     "run_trigger",
     "settle_run",
@@ -73,15 +74,43 @@ def is_ocean_run(run_id: str) -> bool:
     return run_id.startswith(OCEAN_RUN_PREFIX)
 
 
-def run_trigger(pending: ResyncRequest | None, actor: str | None) -> tuple[str, str | None]:
-    """Why Ocean started a run: ``(trigger, request id)`` from the request pending at its start.
+def run_trigger(
+    pending: ResyncRequest | None,
+    actor: str | None,
+    *,
+    previous: Mapping[str, Any],
+    state: Mapping[str, Any],
+) -> tuple[str, str | None]:
+    """Why Ocean started a run: ``(trigger, request id)`` from the request pending at its start,
+    the resync state stored before (``previous``) and the ``running`` report (``state``).
 
     A request the integration recorded itself (Ocean PATCHes its record at startup) or no
-    request at all means Ocean resynced on its own: on start, ONCE, or its own schedule.
+    request at all means Ocean resynced on its own: on its schedule (:func:`on_schedule`),
+    else on start (or ONCE).
     """
-    if pending is None or (actor is not None and pending.actor == actor):
-        return "start", None
-    return pending.source, pending.id
+    if pending is not None and (actor is None or pending.actor != actor):
+        return pending.source, pending.id
+    return ("schedule" if on_schedule(previous, state) else "start"), None
+
+
+def on_schedule(previous: Mapping[str, Any], state: Mapping[str, Any]) -> bool:
+    """Whether the run that ``state`` (a ``running`` report) starts is a tick of Ocean's
+    schedule (``OCEAN__SCHEDULED_RESYNC_INTERVAL``).
+
+    Ocean reports ``nextResync`` as the next multiple of ``intervalInMinuets`` after an anchor
+    taken when its process started. A tick's report names the occurrence one interval after
+    the one the reports before it named; a new process's first run names one from a new
+    anchor, which matches only if the process started within a second of an old tick.
+    """
+    interval = state.get("intervalInMinuets")
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+        return False
+    try:
+        expected = from_iso(previous["nextResync"])
+        named = from_iso(state["nextResync"])
+    except (KeyError, InvalidInputError):
+        return False
+    return abs(named - expected - interval * 60_000_000) < 1_000_000
 
 
 def _timestamp(value: object, default: int) -> str:

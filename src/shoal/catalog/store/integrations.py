@@ -515,7 +515,9 @@ class IntegrationStore:
             )
         ).first()
         pending = pending_request(None if latest is None else _request(latest), before)
-        trigger, request_id = run_trigger(pending, actor)
+        trigger, request_id = run_trigger(
+            pending, actor, previous=before.get("resyncState") or {}, state=state
+        )
         if pending is not None and recent and not running:
             replaced = mark_superseded(recent[0], pending.created_at, run_id)
             if replaced is not None:
