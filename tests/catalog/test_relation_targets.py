@@ -182,6 +182,40 @@ async def test_a_blueprint_dropping_or_retargeting_a_relation_moves_its_rows(
     await _assert_index_holds_the_merged_rows(store)
 
 
+async def test_a_relation_defined_again_or_retargeted_clears_values_naming_no_entity(
+    store: Store,
+) -> None:
+    await _write(store, "team", {"identifier": "t1"}, {"identifier": "t2"})
+    await _write(
+        store, "svc", {"identifier": "s1", "relations": {"owner": "t1"}},
+        {"identifier": "s2", "relations": {"owner": "t2", "deps": ["s1"]}},
+        {"identifier": "s3", "relations": {"deps": ["s1", "s2"]}},
+    )  # fmt: skip
+    deps = {"target": "svc", "many": True}
+    await store.blueprints.update("svc", {"relations": {"deps": deps}}, replace=True)
+    await store.entities.delete_many("team", ["t1"], delete_dependents=True)  # owner is gone
+
+    # owner again: s1's value names a team deleted meanwhile, cleared as the delete would have
+    owner = {"target": "team"}
+    await store.blueprints.update("svc", {"relations": {"deps": deps, "owner": owner}})
+    assert (await store.entities.get("svc", "s1")).relations["owner"] is None
+    assert (await store.entities.get("svc", "s2")).relations["owner"] == "t2"
+    assert await _pointing_at(store, "team", "t2") == [("owner", "svc", "s2")]
+
+    # deps now points at squads: of s3's values only s1 names one
+    await store.blueprints.create({"identifier": "squad", "title": "Squad"}, actor=None)
+    await _write(store, "squad", {"identifier": "s1"})
+    squads = {"target": "squad", "many": True}
+    await store.blueprints.update("svc", {"relations": {"deps": squads, "owner": owner}})
+    assert (await store.entities.get("svc", "s3")).relations["deps"] == ["s1"]
+    assert (await store.entities.get("svc", "s2")).relations["deps"] == ["s1"]
+    assert await _pointing_at(store, "squad", "s1") == [
+        ("deps", "svc", "s2"),
+        ("deps", "svc", "s3"),
+    ]
+    await _assert_index_holds_the_merged_rows(store)
+
+
 @pytest.mark.parametrize("merge_rows", [1, 1_000_000], ids=["merged", "not-merged"])
 async def test_a_blueprint_retargeting_two_relations_at_once_moves_both(
     store: Store, merge_rows: int, monkeypatch: pytest.MonkeyPatch
@@ -192,6 +226,7 @@ async def test_a_blueprint_retargeting_two_relations_at_once_moves_both(
     await store.blueprints.create({"identifier": "pair", "relations": relations}, actor=None)
     await _write(store, "team", {"identifier": "t1"})
     await _write(store, "pair", {"identifier": "p1", "relations": {"a": "t1", "b": "t1"}})
+    await _write(store, "squad", {"identifier": "t1"})
     relations = {"a": {"target": "squad"}, "b": {"target": "squad"}}
     await store.blueprints.update("pair", {"relations": relations})
     assert await _pointing_at(store, "squad", "t1") == [("a", "pair", "p1"), ("b", "pair", "p1")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from jsonschema.protocols import Validator
@@ -16,7 +17,7 @@ from shoal.catalog.blueprints import (
     normalize_blueprint,
 )
 from shoal.catalog.store import schema
-from shoal.catalog.store.database import Database
+from shoal.catalog.store.database import IN_LIST_CHUNK, Database
 from shoal.catalog.store.relation_targets import RelationRow, Relations
 from shoal.clock import now_us, to_iso
 from shoal.errors import ConflictError, InvalidInputError, NotFoundError
@@ -163,7 +164,9 @@ class BlueprintStore:
         """Keep the relation rows of ``identifier``'s entities true to its relations: a relation
         dropped has none (deleting its old targets must not delete or clear its holders); one
         pointed at another blueprint, or added (entities may hold values of a relation dropped
-        before), has rows for the values its entities hold."""
+        before), has rows for the values its entities hold, and the values naming no entity of
+        its target (deleted while the relation was dropped, or never of that blueprint) are
+        cleared, as deleting their target would have."""
         targets: dict[str, str] = {}  # the relations to write rows for, and their target
         for name in sorted(before.keys() | after.keys()):
             target = after[name]["target"] if name in after else None
@@ -176,12 +179,62 @@ class BlueprintStore:
             return
         rows: list[RelationRow] = []
         held = select(_e.c.identifier, _e.c.relations).where(_e.c.blueprint == identifier)
+        holders: dict[str, JSONObject] = {}
         for holder, relations in await conn.execute(held):  # one pass over the entities
             for name, target in targets.items():
                 value = relations.get(name)
                 values = [value] if isinstance(value, str) else value or []
                 rows.extend((identifier, holder, name, target, v) for v in values)
+                if values:
+                    holders[holder] = relations
+        missing = await self._missing(conn, {(row[3], row[4]) for row in rows})
+        if missing:
+            await self._clear(conn, identifier, holders, rows, missing)
+            rows = [row for row in rows if (row[3], row[4]) not in missing]
         await self._relations.add(conn, rows)  # once: see Relations.add
+
+    async def _missing(
+        self, conn: AsyncConnection, keys: set[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        """The ``(blueprint, identifier)`` among ``keys`` that name no entity."""
+        by_blueprint: dict[str, list[str]] = {}
+        for blueprint, identifier in keys:
+            by_blueprint.setdefault(blueprint, []).append(identifier)
+        found: set[tuple[str, str]] = set()
+        for blueprint, identifiers in by_blueprint.items():
+            ordered = sorted(identifiers)
+            for start in range(0, len(ordered), IN_LIST_CHUNK):
+                chunk = ordered[start : start + IN_LIST_CHUNK]
+                query = select(_e.c.identifier).where(
+                    _e.c.blueprint == blueprint, _e.c.identifier.in_(chunk)
+                )
+                found.update((blueprint, i) for i in (await conn.execute(query)).scalars())
+        return keys - found
+
+    async def _clear(
+        self,
+        conn: AsyncConnection,
+        identifier: str,
+        holders: dict[str, JSONObject],
+        rows: Sequence[RelationRow],
+        missing: set[tuple[str, str]],
+    ) -> None:
+        """Clear, on the entities of ``identifier`` (``holders``: their relations), the
+        relation values of ``rows`` whose target is ``missing``."""
+        cleared: dict[str, JSONObject] = {}
+        for _, holder, name, target, value in rows:
+            if (target, value) not in missing:
+                continue
+            relations = cleared.setdefault(holder, dict(holders[holder]))
+            held = relations.get(name)
+            relations[name] = [v for v in held if v != value] if isinstance(held, list) else None
+        now = now_us()
+        for holder, relations in cleared.items():
+            await conn.execute(
+                _e.update()
+                .where(_e.c.blueprint == identifier, _e.c.identifier == holder)
+                .values(relations=relations, updated_at=now, content_hash=None)
+            )
 
     async def delete(self, identifier: str) -> None:
         async with self._db.write() as conn:
