@@ -192,13 +192,18 @@ def test_an_aborted_run_names_the_run_that_replaced_it() -> None:
     assert (finished["status"], finished["abortedBy"]) == ("completed", None)
 
 
+def _at(moment: int) -> str:
+    """``moment`` (µs) as Ocean sends times."""
+    return to_datetime(moment).isoformat()
+
+
 def scheduled_state(anchor: int, tick: int, *, interval: float = 60) -> dict[str, Any]:
     """The resync state Ocean reports with ``OCEAN__SCHEDULED_RESYNC_INTERVAL=interval``
     (minutes) on tick ``tick`` of a process whose schedule is anchored at ``anchor``."""
     step = int(interval * 60_000_000)
     return {
-        **running_state(to_datetime(anchor + tick * step + 2_500_000).isoformat()),
-        "nextResync": to_datetime(anchor + (tick + 1) * step).isoformat(),
+        **running_state(_at(anchor + tick * step + 2_500_000)),
+        "nextResync": _at(anchor + (tick + 1) * step),
         "intervalInMinuets": interval,
     }
 
@@ -223,10 +228,23 @@ def test_a_run_one_interval_after_the_last_named_one_is_on_schedule() -> None:
     assert not on_schedule(first, {**scheduled_state(NOW, 1), "intervalInMinuets": None})
     assert not on_schedule(first, {**scheduled_state(NOW, 1), "nextResync": None})
     assert not on_schedule({"nextResync": "soon"}, scheduled_state(NOW, 1))
+    assert on_schedule(first, scheduled_state(NOW, 3))  # the reports of two ticks were lost
+    # the run before ended just past the occurrence, so it named the one the tick names too
+    late_end = {"nextResync": scheduled_state(NOW, 1)["nextResync"]}
+    assert on_schedule(late_end, scheduled_state(NOW, 1))
+    mid_interval = {**scheduled_state(NOW, 1), "lastResyncStart": _at(NOW + 80 * 60_000_000)}
+    assert not on_schedule(late_end, mid_interval)  # a trigger the catalog did not see
+    quiet = {k: v for k, v in scheduled_state(NOW, 1).items() if k != "intervalInMinuets"}
+    assert on_schedule(first, quiet)  # a key left out keeps its stored value
     request = ResyncRequest("rr_1", "x", "ui", "someone", NOW)  # a request says why, still
     assert run_trigger(request, "c", previous=first, state=scheduled_state(NOW, 1)) == (
         "ui",
         "rr_1",
+    )
+    own = ResyncRequest("rr_2", "x", "api", "c", NOW)  # recorded by Ocean itself
+    assert run_trigger(own, "c", previous=first, state=scheduled_state(NOW, 1)) == (
+        "schedule",
+        None,
     )
 
 

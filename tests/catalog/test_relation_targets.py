@@ -182,9 +182,11 @@ async def test_a_blueprint_dropping_or_retargeting_a_relation_moves_its_rows(
     await _assert_index_holds_the_merged_rows(store)
 
 
+@pytest.mark.parametrize("merge_rows", [1, 1_000_000], ids=["merged", "not-merged"])
 async def test_a_relation_defined_again_or_retargeted_clears_values_naming_no_entity(
-    store: Store,
+    store: Store, merge_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _merge_whole_backlog_at(monkeypatch, merge_rows)
     await _write(store, "team", {"identifier": "t1"}, {"identifier": "t2"})
     await _write(
         store, "svc", {"identifier": "s1", "relations": {"owner": "t1"}},
@@ -196,10 +198,13 @@ async def test_a_relation_defined_again_or_retargeted_clears_values_naming_no_en
     await store.entities.delete_many("team", ["t1"], delete_dependents=True)  # owner is gone
 
     # owner again: s1's value names a team deleted meanwhile, cleared as the delete would have
+    before = {s: (await store.entities.get("svc", s)).updated_at for s in ("s1", "s2")}
     owner = {"target": "team"}
     await store.blueprints.update("svc", {"relations": {"deps": deps, "owner": owner}})
-    assert (await store.entities.get("svc", "s1")).relations["owner"] is None
-    assert (await store.entities.get("svc", "s2")).relations["owner"] == "t2"
+    s1, s2 = [await store.entities.get("svc", s) for s in ("s1", "s2")]
+    assert (s1.relations["owner"], s2.relations["owner"]) == (None, "t2")
+    assert s1.updated_at > before["s1"] and s2.updated_at == before["s2"]
+    await _write(store, "svc", {"identifier": "s1", "title": "S1"})  # it names no missing team
     assert await _pointing_at(store, "team", "t2") == [("owner", "svc", "s2")]
 
     # deps now points at squads: of s3's values only s1 names one
@@ -225,11 +230,16 @@ async def test_a_blueprint_retargeting_two_relations_at_once_moves_both(
     relations = {"a": {"target": "team"}, "b": {"target": "team"}}
     await store.blueprints.create({"identifier": "pair", "relations": relations}, actor=None)
     await _write(store, "team", {"identifier": "t1"})
-    await _write(store, "pair", {"identifier": "p1", "relations": {"a": "t1", "b": "t1"}})
-    await _write(store, "squad", {"identifier": "t1"})
+    await _write(store, "team", {"identifier": "t2"})
+    await _write(
+        store, "pair", {"identifier": "p1", "relations": {"a": "t1", "b": "t1"}},
+        {"identifier": "p2", "relations": {"a": "t2", "b": "t2"}},
+    )  # fmt: skip
+    await _write(store, "squad", {"identifier": "t1"})  # no squad t2: p2's values are cleared
     relations = {"a": {"target": "squad"}, "b": {"target": "squad"}}
     await store.blueprints.update("pair", {"relations": relations})
     assert await _pointing_at(store, "squad", "t1") == [("a", "pair", "p1"), ("b", "pair", "p1")]
+    assert (await store.entities.get("pair", "p2")).relations == {"a": None, "b": None}
     await _assert_index_holds_the_merged_rows(store)
 
 

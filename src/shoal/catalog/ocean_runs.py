@@ -66,6 +66,13 @@ _COUNT_KEYS = ("fetched", "mapped", "filteredOut", "upserted", "unchanged", "fai
 KIND_FAILED_MESSAGE = "Ocean reported this kind as failed; the integration's log has the cause"
 
 
+_SAME_OCCURRENCE_US = 1_000_000
+"""``nextResync`` values this close (µs) name the same occurrence of Ocean's schedule."""
+_TICK_DELAY_US = 300_000_000
+"""How long after an occurrence of its schedule Ocean's tick may start (its timer starts after
+the anchor it reports from, and drifts), at most half an interval."""
+
+
 def new_ocean_run_id(now: int) -> str:
     return f"{OCEAN_RUN_PREFIX}{to_datetime(now).strftime('%Y%m%dT%H%M%S')}_{secrets.token_hex(3)}"
 
@@ -85,8 +92,9 @@ def run_trigger(
     the resync state stored before (``previous``) and the ``running`` report (``state``).
 
     A request the integration recorded itself (Ocean PATCHes its record at startup) or no
-    request at all means Ocean resynced on its own: on its schedule (:func:`on_schedule`),
-    else on start (or ONCE).
+    request at all means Ocean resynced on its own: ``schedule`` for a tick of its schedule
+    (:func:`on_schedule`), else ``start`` (on start or ONCE, or a trigger the catalog did not
+    see: a WEBHOOK or KAFKA listener's).
     """
     if pending is not None and (actor is None or pending.actor != actor):
         return pending.source, pending.id
@@ -95,22 +103,38 @@ def run_trigger(
 
 def on_schedule(previous: Mapping[str, Any], state: Mapping[str, Any]) -> bool:
     """Whether the run that ``state`` (a ``running`` report) starts is a tick of Ocean's
-    schedule (``OCEAN__SCHEDULED_RESYNC_INTERVAL``).
+    schedule (``OCEAN__SCHEDULED_RESYNC_INTERVAL``); ``previous``: the resync state stored
+    before it.
 
     Ocean reports ``nextResync`` as the next multiple of ``intervalInMinuets`` after an anchor
-    taken when its process started. A tick's report names the occurrence one interval after
-    the one the reports before it named; a new process's first run names one from a new
-    anchor, which matches only if the process started within a second of an old tick.
+    taken when its process started. A tick names an occurrence whole intervals after the one
+    named before it: one, or more if reports were missed; none if the run before ended between
+    the occurrence and the tick, and then the tick starts just after the occurrence before the
+    one it names. A new process's first run names one from a new anchor, which matches only if
+    the process started within a second of an old tick. Not told apart: a new process's first
+    tick when it did not resync on start (its anchor is new, as a first run's is).
     """
-    interval = state.get("intervalInMinuets")
-    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+    interval = state.get("intervalInMinuets", previous.get("intervalInMinuets"))
+    if isinstance(interval, bool) or not isinstance(interval, int | float):
+        return False
+    step = interval * 60_000_000
+    if not 0 < step < math.inf:
         return False
     try:
         expected = from_iso(previous["nextResync"])
         named = from_iso(state["nextResync"])
     except (KeyError, InvalidInputError):
         return False
-    return abs(named - expected - interval * 60_000_000) < 1_000_000
+    intervals = round((named - expected) / step)
+    if intervals < 0 or abs(named - expected - intervals * step) >= _SAME_OCCURRENCE_US:
+        return False
+    if intervals:
+        return True
+    try:
+        started = from_iso(state["lastResyncStart"]) - (named - step)
+    except (KeyError, InvalidInputError):
+        return False
+    return 0 <= started < min(step / 2, _TICK_DELAY_US)
 
 
 def _timestamp(value: object, default: int) -> str:

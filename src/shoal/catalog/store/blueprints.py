@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jsonschema.protocols import Validator
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoal.catalog.blueprints import (
@@ -228,13 +228,13 @@ class BlueprintStore:
             relations = cleared.setdefault(holder, dict(holders[holder]))
             held = relations.get(name)
             relations[name] = [v for v in held if v != value] if isinstance(held, list) else None
-        now = now_us()
-        for holder, relations in cleared.items():
-            await conn.execute(
-                _e.update()
-                .where(_e.c.blueprint == identifier, _e.c.identifier == holder)
-                .values(relations=relations, updated_at=now, content_hash=None)
-            )
+        clear = (
+            _e.update()
+            .where(_e.c.blueprint == identifier, _e.c.identifier == bindparam("holder"))
+            .values(relations=bindparam("cleared"), updated_at=self._db.stamp(), content_hash=None)
+        )
+        values = [{"holder": holder, "cleared": value} for holder, value in cleared.items()]
+        await conn.execute(clear, values)
 
     async def delete(self, identifier: str) -> None:
         async with self._db.write() as conn:

@@ -195,6 +195,7 @@ class Database:
         """The store version of the write transaction in progress."""
         self._changes = ChangeLog()
         self._statements: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._last_stamp = 0
         self._last_write = time.monotonic()
         """When this process's last write transaction (other than :meth:`idle_write`'s)
         ended ..."""
@@ -324,6 +325,13 @@ class Database:
                 self._changes.record(self._writing, changes)
         finally:
             self._writing = None
+
+    def stamp(self) -> int:
+        """The time a write stamps on the entity rows it changes: strictly increasing in this
+        process, so that a row's ``updated_at`` changes whenever the row does (a planned write
+        re-checks the rows it read by it)."""
+        self._last_stamp = max(now_us(), self._last_stamp + 1)
+        return self._last_stamp
 
     def control_write(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
         """A :meth:`write` of control data (integrations and their runs, leases, credentials):

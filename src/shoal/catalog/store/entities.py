@@ -38,7 +38,6 @@ from shoal.catalog.store.blueprints import BlueprintStore
 from shoal.catalog.store.changes import Changes, EntityKey
 from shoal.catalog.store.database import IN_LIST_CHUNK, Database, statement_size
 from shoal.catalog.store.relation_targets import RelationRow, Relations
-from shoal.clock import now_us
 from shoal.content_digest import body_digest, may_repeat, row_digester
 from shoal.errors import CatalogError, ConflictError, InvalidInputError, NotFoundError
 from shoal.types import JSONObject
@@ -245,7 +244,6 @@ class EntityStore:
     ) -> None:
         self._db = database
         self._blueprints = blueprints
-        self._last_now = 0
         self._relations = relations
 
     # --- reads -------------------------------------------------------------------------------
@@ -550,15 +548,9 @@ class EntityStore:
             ]
             if same and not options.validation_only:
                 identifiers = [items[position][0] for position in same]
-                await self._stamp(conn, blueprint_id, identifiers, self._now(), options.actor)
+                await self._stamp(conn, blueprint_id, identifiers, self._db.stamp(), options.actor)
                 changes.entities.update((blueprint_id, identifier) for identifier in identifiers)
         return same
-
-    def _now(self) -> int:
-        """The time a write stamps: strictly increasing, so that a row's ``updated_at`` changes
-        whenever the row does (:meth:`_holds` relies on it)."""
-        self._last_now = max(now_us(), self._last_now + 1)
-        return self._last_now
 
     async def _plan(
         self,
@@ -639,8 +631,9 @@ class EntityStore:
 
     async def _holds(self, conn: AsyncConnection, plan: _Plan) -> bool:
         """Whether ``conn`` reads what ``plan`` was computed from: then planning again would
-        give the same plan. Every entity write stamps a fresh ``updated_at`` (:meth:`_now`), so
-        a row whose ``(updated_at, content_hash)`` is unchanged is unchanged."""
+        give the same plan. Every entity write stamps a fresh ``updated_at``
+        (:meth:`Database.stamp`), so a row whose ``(updated_at, content_hash)`` is unchanged is
+        unchanged."""
         bp = plan.blueprint["identifier"]
         if await self._blueprints.get(bp, conn) != plan.blueprint:
             return False
@@ -657,7 +650,7 @@ class EntityStore:
         """Write ``plan`` (unless only validating) and report its outcome."""
         result, options, same = plan.result, plan.options, plan.same
         bp = plan.blueprint["identifier"]
-        now = self._now()
+        now = self._db.stamp()
         for _, entity, created in plan.stored:
             entity.updated_at = now
             if created:
@@ -919,7 +912,7 @@ class EntityStore:
             for row in await self._relations.pointing_at(conn, bp, chunk):
                 if row[:2] not in doomed:
                     holders.setdefault(row[:2], []).append(row)
-        now = self._now()
+        now = self._db.stamp()
         for (bp, identifier), references in holders.items():
             holder = (
                 await conn.execute(
