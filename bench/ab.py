@@ -6,7 +6,9 @@ Each ``NAME=DIR`` is a source tree holding the ``shoal`` package (``src`` is thi
 "before" tree is a copy with one optimisation taken out). Rounds interleave the variants, each
 time with a fresh catalog and Shoal worker importing ``shoal`` from that tree (``PYTHONPATH``),
 running the benchmark's three resyncs. Prints the median entities/s per variant and resync and
-its ratio to the first variant's (variant ÷ first: name the baseline first).
+its ratio to the first variant's (variant ÷ first: name the baseline first). With
+``--aborts N`` each round then samples N abort latencies, as ``make bench`` does, and their
+p50 is a fourth column.
 """
 
 from __future__ import annotations
