@@ -24,7 +24,9 @@ __all__ = [
     "parse_entity_input",
     "project",
     "relation_targets",
+    "relation_values",
     "validate_entity",
+    "without_value",
 ]
 
 
@@ -318,16 +320,23 @@ def relation_targets(entity: Entity, blueprint: JSONObject) -> Iterator[tuple[st
     """``(relation, target blueprint, target identifier)`` for every relation value."""
     for name, value in entity.relations.items():
         target = blueprint["relations"][name]["target"]
-        for identifier in _identifiers(value):
+        for identifier in relation_values(value):
             yield name, target, identifier
 
 
-def _identifiers(value: Any) -> Iterable[str]:
+def relation_values(value: Any) -> Iterable[str]:
+    """The identifiers a relation's stored value names: one, a list of them, or none."""
     if isinstance(value, str):
         return (value,)
     if isinstance(value, list):
         return value
     return ()
+
+
+def without_value(value: Any, identifier: str) -> Any:
+    """A relation's stored value that no longer names ``identifier`` (a list keeps the others;
+    a single value becomes null), as deleting that entity leaves it."""
+    return [v for v in value if v != identifier] if isinstance(value, list) else None
 
 
 def project(entity: JSONObject, include: list[str] | None) -> JSONObject:

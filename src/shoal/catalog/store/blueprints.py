@@ -16,8 +16,9 @@ from shoal.catalog.blueprints import (
     merge_blueprint,
     normalize_blueprint,
 )
+from shoal.catalog.entities import relation_values, without_value
 from shoal.catalog.store import schema
-from shoal.catalog.store.database import IN_LIST_CHUNK, Database
+from shoal.catalog.store.database import Database, key_chunks
 from shoal.catalog.store.relation_targets import RelationRow, Relations
 from shoal.clock import now_us, to_iso
 from shoal.errors import ConflictError, InvalidInputError, NotFoundError
@@ -182,8 +183,7 @@ class BlueprintStore:
         holders: dict[str, JSONObject] = {}
         for holder, relations in await conn.execute(held):  # one pass over the entities
             for name, target in targets.items():
-                value = relations.get(name)
-                values = [value] if isinstance(value, str) else value or []
+                values = relation_values(relations.get(name))
                 rows.extend((identifier, holder, name, target, v) for v in values)
                 if values:
                     holders[holder] = relations
@@ -197,18 +197,12 @@ class BlueprintStore:
         self, conn: AsyncConnection, keys: set[tuple[str, str]]
     ) -> set[tuple[str, str]]:
         """The ``(blueprint, identifier)`` among ``keys`` that name no entity."""
-        by_blueprint: dict[str, list[str]] = {}
-        for blueprint, identifier in keys:
-            by_blueprint.setdefault(blueprint, []).append(identifier)
         found: set[tuple[str, str]] = set()
-        for blueprint, identifiers in by_blueprint.items():
-            ordered = sorted(identifiers)
-            for start in range(0, len(ordered), IN_LIST_CHUNK):
-                chunk = ordered[start : start + IN_LIST_CHUNK]
-                query = select(_e.c.identifier).where(
-                    _e.c.blueprint == blueprint, _e.c.identifier.in_(chunk)
-                )
-                found.update((blueprint, i) for i in (await conn.execute(query)).scalars())
+        for blueprint, chunk in key_chunks(keys):
+            query = select(_e.c.identifier).where(
+                _e.c.blueprint == blueprint, _e.c.identifier.in_(chunk)
+            )
+            found.update((blueprint, i) for i in (await conn.execute(query)).scalars())
         return keys - found
 
     async def _clear(
@@ -226,8 +220,7 @@ class BlueprintStore:
             if (target, value) not in missing:
                 continue
             relations = cleared.setdefault(holder, dict(holders[holder]))
-            held = relations.get(name)
-            relations[name] = [v for v in held if v != value] if isinstance(held, list) else None
+            relations[name] = without_value(relations.get(name), value)
         clear = (
             _e.update()
             .where(_e.c.blueprint == identifier, _e.c.identifier == bindparam("holder"))

@@ -11,7 +11,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence, Set
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,8 @@ __all__ = [
     "MIGRATIONS",
     "Database",
     "Migration",
+    "chunks",
+    "key_chunks",
     "normalize_database_url",
     "open_database",
     "statement_size",
@@ -44,6 +46,26 @@ _SQLITE_MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 
 
 IN_LIST_CHUNK = 1000 if _SQLITE_MAX_VARIABLES > 999 else 400
 """Values per ``IN (...)`` list, within both engines' bound on a statement's parameters."""
+
+
+def chunks(items: Sequence[Any], size: int = IN_LIST_CHUNK) -> Iterable[Sequence[Any]]:
+    """``items`` in slices of ``size`` (for ``IN (...)`` lists)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def key_chunks(keys: Iterable[tuple[str, str]]) -> Iterable[tuple[str, Sequence[str]]]:
+    """``(blueprint, identifiers)`` chunks of ``(blueprint, identifier)`` keys, in key order.
+
+    ``blueprint = ? AND identifier IN (...)`` is an index range on both engines; SQLite reads
+    ``(blueprint, identifier) IN (...)`` by scanning the whole index instead.
+    """
+    by_blueprint: dict[str, list[str]] = {}
+    for blueprint, identifier in sorted(keys):
+        by_blueprint.setdefault(blueprint, []).append(identifier)
+    for blueprint, identifiers in by_blueprint.items():
+        yield from ((blueprint, chunk) for chunk in chunks(identifiers))
+
 
 _PG_WRITE_LOCK = 727273
 """The PostgreSQL advisory lock every write transaction holds (see :class:`Database`)."""

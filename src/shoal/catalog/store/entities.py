@@ -31,12 +31,19 @@ from shoal.catalog.entities import (
     project,
     relation_targets,
     validate_entity,
+    without_value,
 )
 from shoal.catalog.search import Query, Rule, matches, parse_query, prefilter
 from shoal.catalog.store import schema
 from shoal.catalog.store.blueprints import BlueprintStore
 from shoal.catalog.store.changes import Changes, EntityKey
-from shoal.catalog.store.database import IN_LIST_CHUNK, Database, statement_size
+from shoal.catalog.store.database import (
+    IN_LIST_CHUNK,
+    Database,
+    chunks,
+    key_chunks,
+    statement_size,
+)
 from shoal.catalog.store.relation_targets import RelationRow, Relations
 from shoal.content_digest import body_digest, may_repeat, row_digester
 from shoal.errors import CatalogError, ConflictError, InvalidInputError, NotFoundError
@@ -192,31 +199,12 @@ _UNINDEXED_KEY_ORDER: tuple[Any, ...] = (
 that hides the column from the planner's choice of index)."""
 
 
-def _chunks(items: Sequence[Any], size: int = IN_LIST_CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 _ENTITY_COLUMNS = tuple(column.name for column in _e.columns)
 
 
 def _json_text(value: Any) -> str:
     """What :class:`~shoal.catalog.store.schema.JSONText` stores for ``value``."""
     return orjson.dumps(value).decode()
-
-
-def _key_chunks(keys: Iterable[tuple[str, str]]) -> Iterable[tuple[str, Sequence[str]]]:
-    """``(blueprint, identifiers)`` chunks of ``(blueprint, identifier)`` keys, in key order.
-
-    ``blueprint = ? AND identifier IN (...)`` is an index range on both engines; SQLite reads
-    ``(blueprint, identifier) IN (...)`` by scanning the whole index instead.
-    """
-    by_blueprint: dict[str, list[str]] = {}
-    for blueprint, identifier in sorted(keys):
-        by_blueprint.setdefault(blueprint, []).append(identifier)
-    for blueprint, identifiers in by_blueprint.items():
-        for chunk in _chunks(identifiers):
-            yield blueprint, chunk
 
 
 def encode_cursor(blueprint: str, identifier: str) -> str:
@@ -285,7 +273,7 @@ class EntityStore:
         self, conn: AsyncConnection, keys: Iterable[tuple[str, str]]
     ) -> set[tuple[str, str]]:
         found: set[tuple[str, str]] = set()
-        for bp, chunk in _key_chunks(keys):
+        for bp, chunk in key_chunks(keys):
             rows = await self._select_in(conn, (_e.c.identifier,), bp, chunk)
             found.update((bp, identifier) for (identifier,) in rows)
         return found
@@ -296,7 +284,7 @@ class EntityStore:
         """``columns`` of the entities of ``bp`` among ``identifiers`` (hot lookups: prepared)."""
         names = ",".join(column.name for column in columns)
         found: list[Any] = []
-        for chunk in _chunks(identifiers):
+        for chunk in chunks(identifiers):
             count = len(chunk)
 
             def build(count: int = count) -> Any:
@@ -732,7 +720,7 @@ class EntityStore:
         """Every write sets updatedAt, unchanged ones too (reconciliation's ``before`` relies
         on it, as in Port). A hot statement: prepared in a few sizes (a list is padded with its
         last identifier)."""
-        for chunk in _chunks(sorted(identifiers)):
+        for chunk in chunks(sorted(identifiers)):
             size = statement_size(len(chunk))
             sql, order = self._db.prepared(
                 f"stamp {size}", functools.partial(_stamp_statement, size)
@@ -748,7 +736,7 @@ class EntityStore:
             assert order == _ENTITY_COLUMNS
             await self._db.insert_rows(conn, sql, plan.entity_rows)
         bp = plan.blueprint["identifier"]
-        for chunk in _chunks(plan.stale_relations):
+        for chunk in chunks(plan.stale_relations):
             await self._relations.remove(conn, bp, chunk)
         await self._relations.add(conn, plan.relation_rows)
 
@@ -867,7 +855,7 @@ class EntityStore:
             for bp, identifier in doomed:
                 by_blueprint.setdefault(bp, []).append(identifier)
             for bp, ids in by_blueprint.items():
-                for chunk in _chunks(sorted(ids)):
+                for chunk in chunks(sorted(ids)):
                     await conn.execute(
                         delete(_e).where(_e.c.blueprint == bp, _e.c.identifier.in_(chunk))
                     )
@@ -881,7 +869,7 @@ class EntityStore:
         """The entities pointing at one of ``keys``; ``targets``: the blueprints some
         relation points at."""
         found: set[tuple[str, str]] = set()
-        for bp, chunk in _key_chunks(keys):
+        for bp, chunk in key_chunks(keys):
             if bp not in targets:
                 continue
             rows = await self._relations.pointing_at(conn, bp, chunk)
@@ -893,7 +881,7 @@ class EntityStore:
     ) -> set[tuple[str, str]]:
         """The entities among ``keys`` whose datasource names the integration ``owner``."""
         owned: set[tuple[str, str]] = set()
-        for bp, chunk in _key_chunks(keys):
+        for bp, chunk in key_chunks(keys):
             columns = (_e.c.identifier, _e.c.datasource)
             for identifier, datasource in await self._select_in(conn, columns, bp, chunk):
                 if datasource_owner(datasource) == owner:
@@ -906,7 +894,7 @@ class EntityStore:
         """Clear the relations pointing at ``doomed`` on the entities not ``doomed``;
         ``targets``: the blueprints some relation points at."""
         holders: dict[tuple[str, str], list[RelationRow]] = {}
-        for bp, chunk in _key_chunks(doomed):
+        for bp, chunk in key_chunks(doomed):
             if bp not in targets:
                 continue
             for row in await self._relations.pointing_at(conn, bp, chunk):
@@ -924,10 +912,7 @@ class EntityStore:
             relations = dict(holder.relations)
             for reference in references:
                 _, _, name, _, target_id = reference
-                value = relations.get(name)
-                relations[name] = (
-                    [v for v in value if v != target_id] if isinstance(value, list) else None
-                )
+                relations[name] = without_value(relations.get(name), target_id)
                 await self._relations.remove_row(conn, reference)
             await conn.execute(
                 _e.update()
