@@ -42,7 +42,10 @@ import orjson
 from shoal.catalog.server import running_catalog
 from shoal.catalog.settings import CatalogSettings
 from shoal.catalog.store import open_store
-from shoal.catalog.store.database import _configure_sqlite  # the server's pragmas, exactly
+from shoal.catalog.store.database import (  # the server's pragmas, exactly
+    _sqlite_setup,
+    control_file,
+)
 from shoal.clock import now_us
 
 OUT = Path(__file__).parent / "out"
@@ -134,7 +137,7 @@ def floor(directory: Path, count: int, size: int, actor: str) -> Result:
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
     connection = sqlite3.connect(path, isolation_level=None)
-    _configure_sqlite(connection, None)
+    _sqlite_setup(control_file(path))(connection, None)
     try:
         started = time.perf_counter()
         for start in range(0, count, size):

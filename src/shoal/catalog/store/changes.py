@@ -6,9 +6,10 @@ what it read still holds. Re-reading that (a thousand rows and their relation ta
 bulk of the locked section that is not the write itself. Usually there is nothing to re-read:
 the transactions committed meanwhile wrote other entities (the batch ahead of it).
 
-So every write transaction gets the next *store version*, a counter kept in the database (the
-``store_version`` row, incremented by the transaction itself, so it counts the writes of every
-process sharing the database), and this process remembers, for its own recent transactions,
+So every write transaction of content gets the next *store version*, a counter kept in the
+database (the ``store_version`` row, incremented by the transaction itself, so it counts the
+writes of every process sharing the database; writes of control data, which no plan reads,
+get none), and this process remembers, for its own recent transactions,
 which entity rows each one changed. A plan notes the version it read at: if every version
 committed since is one of ours and none changed a row the plan read, the plan holds as it is.
 Otherwise (a transaction of another process, one that declared no :class:`Changes`, one

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import event, exc, insert, inspect, select, text, update
+from sqlalchemy import MetaData, event, exc, insert, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -28,11 +28,13 @@ from shoal.clock import now_us
 from shoal.errors import ConfigError
 
 __all__ = [
+    "CONTROL_SCHEMA",
     "IN_LIST_CHUNK",
     "MIGRATIONS",
     "Database",
     "Migration",
     "chunks",
+    "control_file",
     "key_chunks",
     "normalize_database_url",
     "open_database",
@@ -68,7 +70,23 @@ def key_chunks(keys: Iterable[tuple[str, str]]) -> Iterable[tuple[str, Sequence[
 
 
 _PG_WRITE_LOCK = 727273
-"""The PostgreSQL advisory lock every write transaction holds (see :class:`Database`)."""
+"""The PostgreSQL advisory lock every write transaction of content holds (see
+:class:`Database`)."""
+
+_PG_CONTROL_LOCK = 727274
+"""The PostgreSQL advisory lock every write transaction of control data holds."""
+
+CONTROL_SCHEMA = "control"
+"""The name a SQLite catalog's connections attach its control file under (see
+:func:`control_file`)."""
+
+
+def control_file(path: str | Path) -> Path:
+    """The SQLite file holding the control data (:data:`schema.CONTROL_TABLES`) of the SQLite
+    catalog in ``path``: ``shoal.db`` → ``shoal-control.db``, in the same folder."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}-control{path.suffix}")
+
 
 CHECKPOINT_INTERVAL = 0.25
 """Seconds between two WAL checkpoints of a SQLite catalog (see
@@ -180,6 +198,15 @@ async def _title_nulls_first(conn: AsyncConnection) -> None:
         )
 
 
+async def _control_file(conn: AsyncConnection) -> None:
+    # SQLite: the control tables were copied into the control file by a transaction of their
+    # own (Database._prepare_control_file) before this one drops them from the main file, so
+    # that no crash between the two files' commits can lose them.
+    if conn.dialect.name == "sqlite":
+        for table in schema.CONTROL_TABLES:
+            await conn.execute(text(f"DROP TABLE IF EXISTS main.{table.name}"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _initial),
     Migration("0002_integration_leases", _integration_leases),
@@ -188,23 +215,37 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0005_relation_targets", _relation_targets),
     Migration("0006_ended_sessions", _ended_sessions),
     Migration("0007_title_nulls_first", _title_nulls_first),
+    Migration("0008_control_file", _control_file),
 )
 """Applied in order, each once, in the transaction that records it. Never edit a released one:
-later migrations add to the schema (``Table`` objects in schema.py show the current shape)."""
+later migrations add to the schema (``Table`` objects in schema.py show the current shape).
+
+On SQLite, the control tables (:data:`schema.CONTROL_TABLES`) are in the control file since
+``0008_control_file``: a later migration changing one must name it ``control.<table>`` there
+(reflection and ``checkfirst`` look in the main file, and a table created there would hide the
+control file's from every unqualified name)."""
 
 
 class Database:
     """An async engine plus the transaction discipline both engines need.
 
-    Write transactions run one at a time, on both engines: a write checks what it reads (an
-    entity merges over the stored row; a relation target must exist) and must not interleave
-    with another that changes it. Writers queue on an in-process lock; on SQLite that also
-    spares them ``database is locked`` (several processes still work through busy_timeout),
-    and on PostgreSQL each write transaction also takes a transaction-level advisory lock, so
-    that replicas sharing the database take turns too.
+    Write transactions of content (blueprints, entities) run one at a time, on both engines: a
+    write checks what it reads (an entity merges over the stored row; a relation target must
+    exist) and must not interleave with another that changes it. Writers queue on an
+    in-process lock; on SQLite that also spares them ``database is locked`` (several processes
+    still work through busy_timeout), and on PostgreSQL each write transaction also takes a
+    transaction-level advisory lock, so that replicas sharing the database take turns too.
 
-    Once migrated, every write transaction increments the store version and this process
-    remembers what its own ones changed (:mod:`.changes`): :meth:`untouched` tells a planned
+    Write transactions of control data (:data:`schema.CONTROL_TABLES`: integrations, resync
+    requests, runs, credentials...) take turns the same way, but on locks of their own: a
+    trigger never queues behind a bulk write of entities. On SQLite the control tables live in
+    a database file of their own (:func:`control_file`), attached to every connection as
+    :data:`CONTROL_SCHEMA`: SQLite locks a file for writing, so two transactions writing
+    different files do not wait for each other. No transaction writes both kinds of data, so
+    none depends on the two files committing together.
+
+    Once migrated, every write transaction of content increments the store version and this
+    process remembers what its own ones changed (:mod:`.changes`): :meth:`untouched` tells a planned
     write whether it can skip re-reading what it read.
     """
 
@@ -212,6 +253,7 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._write_lock = asyncio.Lock()
+        self._control_lock = asyncio.Lock()
         self._versioned = False
         self._writing: int | None = None
         """The store version of the write transaction in progress."""
@@ -327,7 +369,7 @@ class Database:
                 yield conn
 
     def idle_for(self) -> float:
-        """Seconds since this process's last write transaction (other than
+        """Seconds since this process's last write transaction of content (other than
         :meth:`idle_write`'s) ended; 0 while one holds the write lock."""
         if self._write_lock.locked():
             return 0.0
@@ -355,11 +397,19 @@ class Database:
         self._last_stamp = max(now_us(), self._last_stamp + 1)
         return self._last_stamp
 
-    def control_write(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
-        """A :meth:`write` of control data (integrations and their runs, leases, credentials):
-        it changes no entity and no blueprint, so planned entity writes need not read again
-        after it."""
-        return self.write(Changes())
+    @contextlib.asynccontextmanager
+    async def control_write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction of control data (:data:`schema.CONTROL_TABLES`) and of nothing
+        else; committed on success, rolled back on any error.
+
+        It takes turns with the other control writes only (see the class), and is no store
+        version: a planned entity write reads no control data. Nor does it count as activity
+        for :meth:`idle_for`: it does not wait for housekeeping writes.
+        """
+        async with self._control_lock, self.engine.begin() as conn:
+            if self.is_postgres:
+                await conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_CONTROL_LOCK})"))
+            yield conn
 
     async def _next_version(self, conn: AsyncConnection) -> int:
         version = schema.store_version.c.version
@@ -445,6 +495,8 @@ class Database:
             os.close(descriptor)  # releases the lock
 
     async def _migrate(self) -> list[str]:
+        if self.is_sqlite:
+            await self._prepare_control_file()
         applied: list[str] = []
         async with self.write() as conn:  # replicas starting together migrate one at a time
             await conn.run_sync(schema.schema_migrations.create, checkfirst=True)
@@ -461,6 +513,63 @@ class Database:
                 applied.append(migration.name)
         self._versioned = True
         return applied
+
+    async def _prepare_control_file(self) -> None:
+        """Until ``0008_control_file`` is applied: create the control tables in the control
+        file, and copy into them those of a main file from before it, in a transaction that
+        writes the control file only (that migration then drops the originals). After: check
+        that the control file is there.
+
+        Refuses (:class:`ConfigError`) a migrated catalog whose control file is missing, and a
+        new one whose control file holds data (one left by another catalog, whose main file
+        was deleted): starting would lose its integrations and credentials, or take another
+        catalog's.
+        """
+        main_path = str(self.engine.url.database)
+        control_path = control_file(main_path)
+
+        def prepare(sync_conn: Any) -> None:
+            inspector = inspect(sync_conn)
+            main = set(inspector.get_table_names())
+            held = set(inspector.get_table_names(schema=CONTROL_SCHEMA))
+            applied: set[str] = set()
+            if schema.schema_migrations.name in main:
+                names = sync_conn.execute(select(schema.schema_migrations.c.name)).scalars()
+                applied = set(names)
+            if "0008_control_file" in applied:
+                if not held:
+                    message = (
+                        f"the catalog {main_path} has lost its control data: {control_path} "
+                        "is missing or empty; restore it beside the catalog's file"
+                    )
+                    raise ConfigError(message)
+                return
+            if not applied and any(
+                sync_conn.execute(text(f"SELECT 1 FROM {CONTROL_SCHEMA}.{name} LIMIT 1")).first()
+                for name in sorted(held)
+            ):
+                message = (
+                    f"{control_path} holds the control data of another catalog, yet "
+                    f"{main_path} is a new one: move it away, or restore that catalog's file"
+                )
+                raise ConfigError(message)
+            control = MetaData(schema=CONTROL_SCHEMA)
+            copies = [table.to_metadata(control) for table in schema.CONTROL_TABLES]
+            control.create_all(sync_conn, checkfirst=True)
+            for table in copies:
+                if table.name not in main:
+                    continue
+                stored = {column["name"] for column in inspector.get_columns(table.name)}
+                kept = [column.name for column in table.columns if column.name in stored]
+                columns = ", ".join(f'"{name}"' for name in kept)
+                copy = f"{CONTROL_SCHEMA}.{table.name}"
+                sync_conn.execute(text(f"DELETE FROM {copy}"))
+                sync_conn.execute(
+                    text(f"INSERT INTO {copy} ({columns}) SELECT {columns} FROM main.{table.name}")
+                )
+
+        async with self.control_write() as conn:
+            await conn.run_sync(prepare)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -482,17 +591,28 @@ def _values_statement(sql: str, rows: int) -> str:
     return sql[:start] + ", ".join([sql[start:end]] * rows) + sql[end:]
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA cache_size=-65536")
-    # Checkpoint the WAL every ~40 MB rather than every 4 MB (the default): bulk writes commit
-    # hundreds of pages each, and the checkpoint runs inside the commit that crosses the mark.
-    cursor.execute("PRAGMA wal_autocheckpoint=10000")
-    cursor.execute("PRAGMA journal_size_limit=67108864")
-    cursor.close()
+def _sqlite_setup(control: Path) -> Callable[[Any, Any], None]:
+    """The set-up of each new connection to a SQLite catalog whose control file is
+    ``control``."""
+
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA cache_size=-65536")
+        # Checkpoint the WAL every ~40 MB rather than every 4 MB (the default): bulk writes
+        # commit hundreds of pages each, and the checkpoint runs inside the commit that
+        # crosses the mark.
+        cursor.execute("PRAGMA wal_autocheckpoint=10000")
+        cursor.execute("PRAGMA journal_size_limit=67108864")
+        cursor.execute(f"ATTACH DATABASE ? AS {CONTROL_SCHEMA}", (str(control),))
+        cursor.execute(f"PRAGMA {CONTROL_SCHEMA}.journal_mode=WAL")
+        cursor.execute(f"PRAGMA {CONTROL_SCHEMA}.synchronous=NORMAL")
+        cursor.execute(f"PRAGMA {CONTROL_SCHEMA}.journal_size_limit=67108864")
+        cursor.close()
+
+    return configure
 
 
 async def open_database(url: str) -> Database:
@@ -516,7 +636,7 @@ async def open_database(url: str) -> Database:
             raise ConfigError(message)
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, pool_size=5, max_overflow=10)
-        event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        event.listen(engine.sync_engine, "connect", _sqlite_setup(control_file(parsed.database)))
     else:
         engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     database = Database(engine)

@@ -167,9 +167,9 @@ class IntegrationStore:
         self, conn: AsyncConnection, identifier: str, source: str, actor: str | None
     ) -> ResyncRequest:
         """Record a resync request in the write transaction ``conn``. Its time (and so its id,
-        which sorts by it) is taken here, under the write lock, and after the newest request of
-        the integration: ids sort in commit order whatever the replicas' clocks, so a stream
-        resuming from ``Last-Event-ID`` misses none."""
+        which sorts by it) is taken here, under the control write lock, and after the newest
+        request of the integration: ids sort in commit order whatever the replicas' clocks, so a
+        stream resuming from ``Last-Event-ID`` misses none."""
         newest = (
             await conn.execute(
                 select(func.max(_q.c.created_at)).where(_q.c.integration == identifier)

@@ -41,6 +41,7 @@ from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoal.catalog.store import schema
+from shoal.catalog.store.changes import Changes
 from shoal.catalog.store.database import Database
 
 __all__ = [
@@ -139,7 +140,7 @@ class Relations:
         for _ in range(self._backlog // MERGE_ROWS):  # bounded, whatever the estimate
             if self._backlog < MERGE_ROWS:
                 break
-            async with self._db.control_write() as conn:
+            async with self._db.write(Changes()) as conn:
                 await self._merge_step(conn, MERGE_ROWS)
 
     async def before_lookups(self, conn: AsyncConnection) -> None:

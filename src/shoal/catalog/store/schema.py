@@ -21,7 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
-__all__ = ["metadata"]
+__all__ = ["CONTROL_TABLES", "metadata"]
 
 
 class JSONText(TypeDecorator[Any]):
@@ -219,3 +219,12 @@ store_version = Table(
     Column("version", BigInteger, nullable=False),
 )
 """One row: the number of write transactions committed so far (see :mod:`.changes`)."""
+
+CONTROL_TABLES = (
+    server_settings, credentials, ended_sessions, integrations, resync_requests, runs,
+    ingest_events, kind_examples, integration_leases,
+)  # fmt: skip
+"""Control data: what integrations, their runs and the catalog's own access are, as opposed to
+the catalog's content. Written by :meth:`~shoal.catalog.store.database.Database.control_write`
+only, never together with content; a SQLite catalog keeps them in a database file of its own
+(see :mod:`.database`)."""
