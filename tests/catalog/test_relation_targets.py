@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import event, inspect, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoal.catalog.store import Store, WriteOptions, open_store, relation_targets, schema
@@ -390,6 +390,46 @@ async def test_deleting_entities_a_relation_has_come_to_point_at_clears_it(store
     assert (await store.entities.get("team", "t1")).relations["oncall"] is None
     assert [row[2] for row in await _pointing_at(store, "svc", "s1")] == ["i0"]
     await _assert_index_holds_the_merged_rows(store)
+
+
+@pytest.mark.parametrize("merge_rows", [1, 1_000_000], ids=["merged", "not-merged"])
+async def test_clearing_what_pointed_at_a_deleted_entity_is_not_a_statement_per_holder(
+    store: Store, merge_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _merge_whole_backlog_at(monkeypatch, merge_rows)
+    statements: dict[int, int] = {}
+    for holders in (2, 20):
+        team = f"t{holders}"
+        services = [f"{team}-s{i}" for i in range(holders)]
+        await _write(store, "team", {"identifier": team})
+        await _write(
+            store,
+            "svc",
+            *(
+                {"identifier": svc, "relations": {"owner": team, "deps": services[:i]}}
+                for i, svc in enumerate(services)
+            ),
+        )
+        executed: list[str] = []
+
+        def count(
+            _conn: Any, _cursor: Any, statement: str, *_: Any, into: list[str] = executed
+        ) -> None:
+            into.append(statement)
+
+        engine = store.database.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            await store.entities.delete_many("team", [team], delete_dependents=False)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        statements[holders] = len(executed)
+        for i, svc in enumerate(services):  # the owner cleared, the rest kept
+            relations = (await store.entities.get("svc", svc)).relations
+            assert relations == {"owner": None, "deps": services[:i]}
+        assert await _pointing_at(store, "team", team) == []
+    await _assert_index_holds_the_merged_rows(store)
+    assert statements[20] == statements[2]
 
 
 async def _wait_for_copies(store: Store, expected: set[tuple[str, ...]]) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jsonschema.protocols import Validator
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shoal.catalog.blueprints import (
@@ -16,7 +16,7 @@ from shoal.catalog.blueprints import (
     merge_blueprint,
     normalize_blueprint,
 )
-from shoal.catalog.entities import relation_values, without_value
+from shoal.catalog.entities import relation_values
 from shoal.catalog.store import schema
 from shoal.catalog.store.database import Database, key_chunks
 from shoal.catalog.store.relation_targets import RelationRow, Relations
@@ -215,19 +215,12 @@ class BlueprintStore:
     ) -> None:
         """Clear, on the entities of ``identifier`` (``holders``: their relations), the
         relation values of ``rows`` whose target is ``missing``."""
-        cleared: dict[str, JSONObject] = {}
-        for _, holder, name, target, value in rows:
-            if (target, value) not in missing:
-                continue
-            relations = cleared.setdefault(holder, dict(holders[holder]))
-            relations[name] = without_value(relations.get(name), value)
-        clear = (
-            _e.update()
-            .where(_e.c.blueprint == identifier, _e.c.identifier == bindparam("holder"))
-            .values(relations=bindparam("cleared"), updated_at=self._db.stamp(), content_hash=None)
+        references = (
+            (holder, name, value)
+            for _, holder, name, target, value in rows
+            if (target, value) in missing
         )
-        values = [{"holder": holder, "cleared": value} for holder, value in cleared.items()]
-        await conn.execute(clear, values)
+        await self._relations.clear(conn, identifier, holders, references)
 
     async def delete(self, identifier: str) -> None:
         async with self._db.write() as conn:

@@ -31,7 +31,6 @@ from shoal.catalog.entities import (
     project,
     relation_targets,
     validate_entity,
-    without_value,
 )
 from shoal.catalog.search import Query, Rule, matches, parse_query, prefilter
 from shoal.catalog.store import schema
@@ -893,32 +892,23 @@ class EntityStore:
     ) -> None:
         """Clear the relations pointing at ``doomed`` on the entities not ``doomed``;
         ``targets``: the blueprints some relation points at."""
-        holders: dict[tuple[str, str], list[RelationRow]] = {}
+        references: list[RelationRow] = []
         for bp, chunk in key_chunks(doomed):
-            if bp not in targets:
-                continue
-            for row in await self._relations.pointing_at(conn, bp, chunk):
-                if row[:2] not in doomed:
-                    holders.setdefault(row[:2], []).append(row)
-        now = self._db.stamp()
-        for (bp, identifier), references in holders.items():
-            holder = (
-                await conn.execute(
-                    select(_e).where(_e.c.blueprint == bp, _e.c.identifier == identifier)
-                )
-            ).first()
-            if holder is None:
-                continue
-            relations = dict(holder.relations)
-            for reference in references:
-                _, _, name, _, target_id = reference
-                relations[name] = without_value(relations.get(name), target_id)
-                await self._relations.remove_row(conn, reference)
-            await conn.execute(
-                _e.update()
-                .where(_e.c.blueprint == bp, _e.c.identifier == identifier)
-                .values(relations=relations, updated_at=now, content_hash=None)
+            if bp in targets:
+                rows = await self._relations.pointing_at(conn, bp, chunk)
+                references.extend(row for row in rows if row[:2] not in doomed)
+        by_blueprint: dict[str, list[RelationRow]] = {}
+        for row in references:
+            by_blueprint.setdefault(row[0], []).append(row)
+        for bp, rows in by_blueprint.items():
+            columns = (_e.c.identifier, _e.c.relations)
+            found = await self._select_in(conn, columns, bp, sorted({row[1] for row in rows}))
+            holders = {identifier: orjson.loads(relations) for identifier, relations in found}
+            held = (
+                (holder, name, value) for _, holder, name, _, value in rows if holder in holders
             )
+            await self._relations.clear(conn, bp, holders, held)
+        await self._relations.remove_rows(conn, references)
 
     async def delete_one(
         self,

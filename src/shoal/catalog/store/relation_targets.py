@@ -35,14 +35,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import bindparam, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shoal.catalog.entities import without_value
 from shoal.catalog.store import schema
 from shoal.catalog.store.changes import Changes
 from shoal.catalog.store.database import Database
+from shoal.types import JSONObject
 
 __all__ = [
     "IDLE_SECONDS",
@@ -93,6 +95,7 @@ deletes follow."""
 RelationRow = tuple[str, str, str, str, str]
 """``(blueprint, identifier, relation, target_blueprint, target_identifier)``."""
 
+_e = schema.entities
 _r = schema.entity_relations
 _t = schema.relation_targets
 _merged = schema.relation_targets_merged
@@ -236,11 +239,40 @@ class Relations:
         await conn.execute(delete(_t).where(tuple_(*(_t.c[name] for name in _KEY)).in_(copied)))
         await conn.execute(delete(_r).where(*held))
 
-    async def remove_row(self, conn: AsyncConnection, row: RelationRow) -> None:
-        """Delete one relation row."""
-        values = dict(zip(_ROW, row, strict=True))
-        await conn.execute(delete(_t).where(*(_t.c[k] == v for k, v in values.items())))
-        await conn.execute(delete(_r).where(*(_r.c[k] == v for k, v in values.items())))
+    async def remove_rows(self, conn: AsyncConnection, rows: Sequence[RelationRow]) -> None:
+        """Delete relation ``rows`` (a statement per table, for all of them)."""
+        if not rows:
+            return
+        values = [{f"row_{k}": v for k, v in zip(_ROW, row, strict=True)} for row in rows]
+        for table in (_t, _r):
+            matching = (table.c[name] == bindparam(f"row_{name}") for name in _ROW)
+            await conn.execute(delete(table).where(*matching), values)
+
+    async def clear(
+        self,
+        conn: AsyncConnection,
+        blueprint: str,
+        holders: Mapping[str, JSONObject],
+        references: Iterable[tuple[str, str, str]],
+    ) -> None:
+        """Clear relation values on entities of ``blueprint``, in the write transaction
+        ``conn``: each of ``references``, ``(holder, relation, value)``, leaves the relations of
+        its holder (``holders``: identifier → relations as stored), in one statement for all
+        of them. The rows changed are stamped as written and lose their content digest; their
+        relation rows are the caller's to remove (:meth:`remove_rows`)."""
+        cleared: dict[str, JSONObject] = {}
+        for holder, name, value in references:
+            relations = cleared.setdefault(holder, dict(holders[holder]))
+            relations[name] = without_value(relations.get(name), value)
+        if not cleared:
+            return
+        clear = (
+            _e.update()
+            .where(_e.c.blueprint == blueprint, _e.c.identifier == bindparam("holder"))
+            .values(relations=bindparam("cleared"), updated_at=self._db.stamp(), content_hash=None)
+        )
+        values = [{"holder": holder, "cleared": value} for holder, value in cleared.items()]
+        await conn.execute(clear, values)
 
     async def pointing_at(
         self,
