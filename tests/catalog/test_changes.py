@@ -11,6 +11,7 @@ import pytest
 from shoal.catalog.auth import Role
 from shoal.catalog.store import BulkResult, EntityStore, Store, WriteOptions, open_store
 from shoal.catalog.store.changes import ChangeLog, Changes
+from shoal.content_digest import body_digest
 from tests.catalog.helpers import undo_migration
 
 
@@ -160,3 +161,67 @@ async def test_a_store_from_before_store_versions_gets_them(database_url: str) -
         assert (await store.entities.get("item", "x")).identifier == "x"
     finally:
         await store.close()
+
+
+async def _store_version(store: Store) -> int | None:
+    async with store.database.read() as conn:
+        return await store.database.version(conn)
+
+
+async def test_a_digest_question_confirming_nothing_writes_nothing(
+    stores: tuple[Store, Store],
+) -> None:
+    first, _ = stores
+    body = {"identifier": "x", "properties": {"a": 1}}
+    await first.entities.upsert("item", [body], MERGE)
+    before = await _store_version(first)
+    changed = body_digest({"identifier": "x", "properties": {"a": 2}})
+    asked = [("x", changed), ("missing", body_digest({"identifier": "missing"}))]
+    assert await first.entities.confirm_unchanged("item", asked, MERGE) == []
+    assert await _store_version(first) == before  # no write transaction: nothing to stamp
+    assert await first.entities.confirm_unchanged("item", [("x", body_digest(body))], MERGE) == [0]
+    assert await _store_version(first) == (before or 0) + 1  # the stamp
+
+
+@pytest.mark.parametrize(("between", "confirmed"), [("x by another process", []), ("y", [0])])
+async def test_a_digest_question_reads_again_only_if_a_write_since_touched_its_rows(
+    stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch, between: str, confirmed: list[int]
+) -> None:
+    first, second = stores
+    body = {"identifier": "x", "properties": {"a": 1}}
+    await first.entities.upsert("item", [body, {"identifier": "y"}], MERGE)
+    read, written = asyncio.Event(), asyncio.Event()
+    same_digests = EntityStore._same_digests
+    reads = 0
+
+    async def read_and_wait(self: EntityStore, *args: Any) -> list[int]:
+        nonlocal reads
+        reads += 1
+        result = await same_digests(self, *args)
+        if not read.is_set():  # the first read, before queueing for the write lock
+            read.set()
+            await written.wait()
+        return result
+
+    monkeypatch.setattr(EntityStore, "_same_digests", read_and_wait)
+
+    async def write_between() -> None:
+        await read.wait()
+        if between == "y":  # this process, another row: the answer read holds
+            await first.entities.upsert(
+                "item", [{"identifier": "y", "properties": {"b": 2}}], MERGE
+            )
+        else:
+            await second.entities.upsert(
+                "item", [{"identifier": "x", "properties": {"a": 2}}], MERGE
+            )
+        written.set()
+
+    asked = [("x", body_digest(body))]
+    _, same = await asyncio.gather(
+        write_between(), first.entities.confirm_unchanged("item", asked, MERGE)
+    )
+    assert same == confirmed
+    assert reads == (1 if between == "y" else 2)
+    expected = {"a": 1} if between == "y" else {"a": 2}
+    assert (await first.entities.get("item", "x")).properties == expected

@@ -521,23 +521,44 @@ class EntityStore:
         than once is never confirmed.
         """
         counts = Counter(identifier for identifier, _ in items)
+        # Read first, on a reader connection: when nothing is confirmed (a first resync, say)
+        # there is nothing to stamp, and the question never queues for the write lock.
+        async with self._db.read() as conn:
+            version = await self._db.version(conn)
+            blueprint = await self._blueprints.get(blueprint_id, conn)
+            same = await self._same_digests(conn, blueprint, items, counts, options)
+        if not same or options.validation_only:
+            return same
+        read = {(blueprint_id, identifier) for identifier in counts}
         changes = Changes()
         async with self._db.write(changes) as conn:
-            blueprint = await self._blueprints.get(blueprint_id, conn)
-            key = _write_key(blueprint, options)
-            versions = await self._stored_versions(conn, blueprint_id, list(counts))
-            present = {identifier: digest for identifier, (_, digest) in versions.items()}
-            row_digest = row_digester(key)
-            same = [
-                position
-                for position, (identifier, digest) in enumerate(items)
-                if counts[identifier] == 1 and present.get(identifier) == row_digest(digest)
-            ]
-            if same and not options.validation_only:
+            if not self._db.untouched(version, read):  # a write since may have changed them
+                blueprint = await self._blueprints.get(blueprint_id, conn)
+                same = await self._same_digests(conn, blueprint, items, counts, options)
+            if same:
                 identifiers = [items[position][0] for position in same]
                 await self._stamp(conn, blueprint_id, identifiers, self._db.stamp(), options.actor)
                 changes.entities.update((blueprint_id, identifier) for identifier in identifiers)
         return same
+
+    async def _same_digests(
+        self,
+        conn: AsyncConnection,
+        blueprint: JSONObject,
+        items: Sequence[tuple[str, str]],
+        counts: Counter[str],
+        options: WriteOptions,
+    ) -> list[int]:
+        """:meth:`confirm_unchanged`'s answer, from what ``conn`` reads."""
+        bp = blueprint["identifier"]
+        versions = await self._stored_versions(conn, bp, list(counts))
+        present = {identifier: digest for identifier, (_, digest) in versions.items()}
+        row_digest = row_digester(_write_key(blueprint, options))
+        return [
+            position
+            for position, (identifier, digest) in enumerate(items)
+            if counts[identifier] == 1 and present.get(identifier) == row_digest(digest)
+        ]
 
     async def _plan(
         self,
