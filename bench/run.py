@@ -11,8 +11,9 @@ one with a new generation of the source (~10% updated, ~5% deleted). Then trigge
 (PATCH → run started, integration idle; push delivery for Shoal, Ocean's polling listener at
 its shortest interval) and abort latency (PATCH during a run → the old run has stopped and none
 of its writes is still in flight) are sampled. Rows of up to 10,000 persons take about a second
-per resync and swing by ±20% from run to run, so they are run three times (``--repeat``) and
-report each resync's median run. The table goes to ``bench/RESULTS.md``.
+per resync and swing by ±20% from run to run, so they are run three times (``--repeat``), the
+two frameworks taking turns so that a machine's drift weighs on both alike, and report each
+resync's median run. The table goes to ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -170,36 +171,55 @@ def bench_size(
     return row
 
 
-def bench_repeated(
-    framework: str,
-    starter: Starter,
+@dataclass(frozen=True)
+class Contender:
+    """A framework benchmarked at one size: how to start its integration, where its runs
+    keep their files, and the latency samples its first run takes (None: none)."""
+
+    framework: str
+    starter: Starter
+    workdir: Path
+    latency: tuple[int, int] | None
+
+
+def bench_alternating(
+    contenders: Sequence[Contender],
     persons: int,
-    workdir: Path,
     *,
     repeats: int,
-    latency: tuple[int, int] | None,
     say: Callable[[str], None],
-) -> Row:
-    """:func:`bench_size` ``repeats`` times, each on a fresh catalog and integration; each
-    resync's row is the median run's (by rate). A row of ~1 s swings by ±20% between runs on
-    the same machine, more than what separates two variants. Latencies are sampled in the first
-    run only; a run that fails is the result."""
-    runs: list[Row] = []
+) -> list[Row]:
+    """:func:`bench_size` of each contender ``repeats`` times, each run on a fresh catalog and
+    integration, the contenders taking turns (A, B, A, B ...): a machine's speed drifts over the
+    minutes such a row takes, and alternating lets the drift weigh on every contender alike.
+
+    A row per contender, in order: each resync's is the median run's (by rate). A row of ~1 s
+    swings by ±20% between runs on the same machine, more than what separates two variants.
+    Latencies are sampled in a contender's first run only; a run that fails is its row (and
+    the contender runs no more).
+    """
+    runs: dict[str, list[Row]] = {contender.framework: [] for contender in contenders}
+    failed: dict[str, Row] = {}
     for attempt in range(repeats):
-        if repeats > 1:
-            say(f"  run {attempt + 1} of {repeats}")
-        row = bench_size(
-            framework,
-            starter,
-            persons,
-            workdir / f"run-{attempt + 1}",
-            latency=latency if attempt == 0 else None,
-            say=say,
-        )
-        if row.error or any(phase.status != "completed" for phase in row.phases):
-            return row
-        runs.append(row)
-    return median_row(runs)
+        for contender in contenders:
+            name = contender.framework
+            if name in failed:
+                continue
+            turn = f", run {attempt + 1} of {repeats}" if repeats > 1 else ""
+            say(f"{name}, {persons:,} persons{turn}")
+            row = bench_size(
+                name,
+                contender.starter,
+                persons,
+                contender.workdir / f"run-{attempt + 1}",
+                latency=contender.latency if attempt == 0 else None,
+                say=say,
+            )
+            if row.error or any(phase.status != "completed" for phase in row.phases):
+                failed[name] = row
+            else:
+                runs[name].append(row)
+    return [failed.get(c.framework) or median_row(runs[c.framework]) for c in contenders]
 
 
 def median_row(runs: Sequence[Row]) -> Row:
@@ -446,18 +466,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 (plan.trigger_samples, plan.abort_samples) if persons == plan.latency_size else None
             )
             repeats = args.repeat if persons <= args.repeat_max else 1
+            contenders: list[Contender] = []
             if not args.no_shoal:
-                say(f"Shoal, {persons:,} persons")
-                rows.append(
-                    bench_repeated(
-                        "Shoal",
-                        start_shoal,
-                        persons,
-                        root / f"shoal-{persons}",
-                        repeats=repeats,
-                        latency=latency,
-                        say=say,
-                    )
+                contenders.append(
+                    Contender("Shoal", start_shoal, root / f"shoal-{persons}", latency)
                 )
             if ocean_starter is not None and persons in plan.ocean_sizes:
                 last_ocean = persons == max(plan.ocean_sizes)
@@ -466,18 +478,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if last_ocean and plan.latency_size not in plan.ocean_sizes
                     else None
                 )
-                say(f"Ocean, {persons:,} persons")
-                rows.append(
-                    bench_repeated(
-                        "Ocean",
-                        ocean_starter,
-                        persons,
-                        root / f"ocean-{persons}",
-                        repeats=repeats,
-                        latency=ocean_latency,
-                        say=say,
-                    )
+                contenders.append(
+                    Contender("Ocean", ocean_starter, root / f"ocean-{persons}", ocean_latency)
                 )
+            rows += bench_alternating(contenders, persons, repeats=repeats, say=say)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -490,8 +494,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         *(
             [
                 f"Rows of up to {args.repeat_max:,} persons: the median of {args.repeat} runs "
-                "(each on a fresh catalog and integration, both frameworks alike); the "
-                "resyncs of such a row take about a second and vary by ±20% between runs."
+                "(each on a fresh catalog and integration, both frameworks alike, taking "
+                "turns: Shoal, Ocean, Shoal ...); the resyncs of such a row take about a second "
+                "and vary by ±20% between runs."
             ]
             if any(row.repeats > 1 for row in rows)
             else []
