@@ -218,7 +218,8 @@ store_version = Table(
     Column("id", BigInteger, primary_key=True, autoincrement=False),
     Column("version", BigInteger, nullable=False),
 )
-"""One row: the number of write transactions committed so far (see :mod:`.changes`)."""
+"""One row: the number of write transactions of content committed so far (see
+:mod:`.changes`)."""
 
 CONTROL_TABLES = (
     server_settings, credentials, ended_sessions, integrations, resync_requests, runs,
