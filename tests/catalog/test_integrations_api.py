@@ -306,6 +306,18 @@ async def test_runs_kind_examples_and_ingest(admin: httpx.AsyncClient) -> None:
     second = {"eventId": "ev-1", "kindIdentifier": "team-1", "syncState": "syncing"}
     url = f"{metrics_url}/syncMetrics/resync/ev-1/kind/team-1"
     assert (await admin.put(url, json={"syncKindMetrics": second})).json() == {"ok": True}
+    # a batch is stored in one statement: a kind reported twice in it keeps the later report
+    twice = [
+        {"eventId": "ev-1", "kindIdentifier": "team-1", "syncState": "syncing", "n": 1},
+        {"eventId": "ev-1", "kindIdentifier": "repo-2", "syncState": "syncing"},
+        {"eventId": "ev-1", "kindIdentifier": "team-1", "syncState": "completed", "n": 2},
+    ]
+    batch = await admin.post(f"{metrics_url}/syncMetrics", json={"syncKindsMetrics": twice})
+    assert batch.json() == {"ok": True}
+    kinds = (await admin.get("/v1/integration/ingested/kind-metrics")).json()["kinds"]
+    by_kind = {kind["kindIdentifier"]: kind for kind in kinds}
+    assert by_kind["team-1"]["syncState"] == "completed" and by_kind["team-1"]["n"] == 2
+    assert {"/api/v1/users x-0", "team-1", "repo-2"} <= set(by_kind)
     # malformed ones are refused, as bad input, not as a server error
     assert_error(await admin.post(logs_url, json={"logs": 5}), 422, "invalid_request")
     not_a_list = {"syncKindsMetrics": {"eventId": "ev-1"}}
@@ -335,7 +347,7 @@ async def test_runs_kind_examples_and_ingest(admin: httpx.AsyncClient) -> None:
 
     kinds = (await admin.get("/v1/integration/ingested/kind-metrics")).json()["kinds"]
     by_key = {k["kindIdentifier"]: k for k in kinds}
-    assert set(by_key) == {"__runtime__", "/api/v1/users x-0", "team-1"}  # not "half"
+    assert set(by_key) == {"__runtime__", "/api/v1/users x-0", "team-1", "repo-2"}  # not "half"
     assert by_key["/api/v1/users x-0"]["syncState"] == "completed"
 
 

@@ -376,26 +376,22 @@ class IntegrationStore:
         now = now_us()
         table = schema.ingest_events
         updated: dict[str, JSONObject] = {}
+        insert = self._db.insert(table)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[table.c.integration, table.c.event_id, table.c.kind_key],
+            set_={"body": insert.excluded.body, "updated_at": insert.excluded.updated_at},
+        )
+        rows = [
+            {"integration": identifier, "event_id": event_id, "kind_key": kind_key,
+             "body": body, "updated_at": now}
+            for event_id, kind_key, body in events
+        ]  # fmt: skip
         async with self._db.control_write() as conn:
             await self._get(conn, identifier)
+            if rows:
+                await conn.execute(upsert, rows)  # one statement for the batch
             recent = await self._ocean_runs(conn, identifier)  # once: read, fold in, write once
-            for event_id, kind_key, body in events:
-                insert = self._db.insert(table)
-                await conn.execute(
-                    insert.values(
-                        integration=identifier,
-                        event_id=event_id,
-                        kind_key=kind_key,
-                        body=body,
-                        updated_at=now,
-                    ).on_conflict_do_update(
-                        index_elements=[table.c.integration, table.c.event_id, table.c.kind_key],
-                        set_={
-                            "body": insert.excluded.body,
-                            "updated_at": insert.excluded.updated_at,
-                        },
-                    )
-                )
+            for event_id, _, body in events:
                 found = _run_for_event(recent, event_id)
                 if found is None:
                     continue
