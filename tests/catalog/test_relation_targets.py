@@ -496,6 +496,35 @@ async def test_a_failed_merge_is_logged_and_tried_again(
     await _assert_index_holds_the_merged_rows(store)
 
 
+async def test_after_a_turn_that_did_not_fail_a_failure_waits_the_first_pause_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # fail, a turn with nothing to merge, fail: both failures pause as long (the first turns
+    # that merged nothing used to keep the doubled pause)
+    monkeypatch.setattr(relation_targets, "IDLE_SECONDS", 0.01)
+    read = store.database.read
+    turns = 0
+
+    def failing_read() -> Any:
+        nonlocal turns
+        turns += 1
+        if turns in (1, 3):
+            raise RuntimeError("disk on fire")
+        return read()
+
+    monkeypatch.setattr(store.database, "read", failing_read)
+    async with _merging_when_idle(store):
+        async with asyncio.timeout(10):
+            while turns < 4:
+                await asyncio.sleep(0.01)
+    pauses = [
+        record.args[0]
+        for record in caplog.records
+        if "merging relation rows failed" in record.getMessage() and record.args
+    ]
+    assert pauses == [0.02, 0.02]  # twice the idle pause each time, not 0.02 then 0.04
+
+
 async def test_a_new_process_merges_the_rows_an_earlier_one_left(
     store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -190,36 +190,40 @@ class Relations:
         counted = False
         seen: int | None = None  # the store version last read ...
         since = time.monotonic()  # ... and since when it has been
+
+        async def turn() -> float:
+            """Look at the store, merge a step if it is idle; the pause before the next turn."""
+            nonlocal counted, seen, since
+            async with self._db.read() as conn:
+                if not counted:
+                    waiting = select(func.count()).select_from(_r).where(_NOT_MERGED)
+                    self._backlog = (await conn.execute(waiting)).scalar_one()
+                    counted = True
+                if not self._backlog:
+                    return IDLE_SECONDS
+                version = await self._db.version(conn)
+            if version != seen:
+                seen, since = version, time.monotonic()
+            quiet = min(self._db.idle_for(), time.monotonic() - since)
+            if quiet < IDLE_SECONDS:
+                return IDLE_SECONDS - quiet
+            async with self._db.idle_write(self._db.writes) as step:
+                if step is None or seen is None or self._db.writing != seen + 1:
+                    since = time.monotonic()  # a write of this process or another came first
+                    return IDLE_SECONDS
+                await self._merge_step(step, IDLE_STEP_ROWS)
+                seen = self._db.writing  # its own write is no activity
+            return 0  # the next step at once, unless a write queued meanwhile
+
         pause = retry = IDLE_SECONDS
         while True:
             await asyncio.sleep(pause)
-            pause = IDLE_SECONDS
             try:
-                async with self._db.read() as conn:
-                    if not counted:
-                        waiting = select(func.count()).select_from(_r).where(_NOT_MERGED)
-                        self._backlog = (await conn.execute(waiting)).scalar_one()
-                        counted = True
-                    if not self._backlog:
-                        continue
-                    version = await self._db.version(conn)
-                if version != seen:
-                    seen, since = version, time.monotonic()
-                quiet = min(self._db.idle_for(), time.monotonic() - since)
-                if quiet < IDLE_SECONDS:
-                    pause = IDLE_SECONDS - quiet
-                    continue
-                async with self._db.idle_write(self._db.writes) as step:
-                    if step is None or seen is None or self._db.writing != seen + 1:
-                        since = time.monotonic()  # a write of this process or another came first
-                        continue
-                    await self._merge_step(step, IDLE_STEP_ROWS)
-                    seen = self._db.writing  # its own write is no activity
-                pause = 0  # the next step at once, unless a write queued meanwhile
+                pause = await turn()
             except Exception:  # must not stop the merges for good (nor the catalog)
                 pause = retry = min(2 * retry, MAX_RETRY_PAUSE)
                 log.exception("merging relation rows failed; trying again in %.1f s", pause)
-            else:
+            else:  # any turn that did not fail, merging or not
                 retry = IDLE_SECONDS
 
     async def remove(
