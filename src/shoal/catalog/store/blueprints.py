@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from jsonschema.protocols import Validator
@@ -18,7 +17,8 @@ from shoal.catalog.blueprints import (
 )
 from shoal.catalog.entities import relation_values
 from shoal.catalog.store import schema
-from shoal.catalog.store.database import Database, key_chunks
+from shoal.catalog.store.database import Database
+from shoal.catalog.store.lookups import existing_keys
 from shoal.catalog.store.relation_targets import RelationRow, Relations
 from shoal.clock import now_us, to_iso
 from shoal.errors import ConflictError, InvalidInputError, NotFoundError
@@ -187,40 +187,17 @@ class BlueprintStore:
                 rows.extend((identifier, holder, name, target, v) for v in values)
                 if values:
                     holders[holder] = relations
-        missing = await self._missing(conn, {(row[3], row[4]) for row in rows})
+        wanted = {(row[3], row[4]) for row in rows}
+        missing = wanted - await existing_keys(self._db, conn, wanted)
         if missing:
-            await self._clear(conn, identifier, holders, rows, missing)
+            cleared = (
+                (holder, name, value)
+                for _, holder, name, target, value in rows
+                if (target, value) in missing
+            )
+            await self._relations.clear(conn, identifier, holders, cleared)
             rows = [row for row in rows if (row[3], row[4]) not in missing]
         await self._relations.add(conn, rows)  # once: see Relations.add
-
-    async def _missing(
-        self, conn: AsyncConnection, keys: set[tuple[str, str]]
-    ) -> set[tuple[str, str]]:
-        """The ``(blueprint, identifier)`` among ``keys`` that name no entity."""
-        found: set[tuple[str, str]] = set()
-        for blueprint, chunk in key_chunks(keys):
-            query = select(_e.c.identifier).where(
-                _e.c.blueprint == blueprint, _e.c.identifier.in_(chunk)
-            )
-            found.update((blueprint, i) for i in (await conn.execute(query)).scalars())
-        return keys - found
-
-    async def _clear(
-        self,
-        conn: AsyncConnection,
-        identifier: str,
-        holders: dict[str, JSONObject],
-        rows: Sequence[RelationRow],
-        missing: set[tuple[str, str]],
-    ) -> None:
-        """Clear, on the entities of ``identifier`` (``holders``: their relations), the
-        relation values of ``rows`` whose target is ``missing``."""
-        references = (
-            (holder, name, value)
-            for _, holder, name, target, value in rows
-            if (target, value) in missing
-        )
-        await self._relations.clear(conn, identifier, holders, references)
 
     async def delete(self, identifier: str) -> None:
         async with self._db.write() as conn:

@@ -379,9 +379,7 @@ class Database:
     async def _begin(self, changes: Changes | None) -> AsyncIterator[AsyncConnection]:
         """The transaction of a write that holds the write lock."""
         try:
-            async with self.engine.begin() as conn:
-                if self.is_postgres:
-                    await conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})"))
+            async with self._transaction(_PG_WRITE_LOCK) as conn:
                 if self._versioned:
                     self._writing = await self._next_version(conn)
                 yield conn
@@ -406,9 +404,16 @@ class Database:
         version: a planned entity write reads no control data. Nor does it count as activity
         for :meth:`idle_for`: it does not wait for housekeeping writes.
         """
-        async with self._control_lock, self.engine.begin() as conn:
+        async with self._control_lock, self._transaction(_PG_CONTROL_LOCK) as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, pg_lock: int) -> AsyncIterator[AsyncConnection]:
+        """A transaction that holds, on PostgreSQL, the advisory lock ``pg_lock`` (so that
+        replicas sharing the database take turns as this process's writers do)."""
+        async with self.engine.begin() as conn:
             if self.is_postgres:
-                await conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_CONTROL_LOCK})"))
+                await conn.execute(text(f"SELECT pg_advisory_xact_lock({pg_lock})"))
             yield conn
 
     async def _next_version(self, conn: AsyncConnection) -> int:

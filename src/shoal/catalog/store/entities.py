@@ -12,7 +12,7 @@ import base64
 import contextlib
 import functools
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ from shoal.catalog.store.database import (
     key_chunks,
     statement_size,
 )
+from shoal.catalog.store.lookups import among, existing_keys, identifier_names, select_in
 from shoal.catalog.store.relation_targets import RelationRow, Relations
 from shoal.content_digest import body_digest, may_repeat, row_digester
 from shoal.errors import CatalogError, ConflictError, InvalidInputError, NotFoundError
@@ -265,38 +266,8 @@ class EntityStore:
     ) -> list[tuple[Entity, tuple[int, str | None]]]:
         """The stored entities among ``identifiers``, each with its ``(updated_at,
         content_hash)``."""
-        rows = await self._select_in(conn, tuple(_e.columns), blueprint, identifiers)
+        rows = await select_in(self._db, conn, tuple(_e.columns), blueprint, identifiers)
         return [(_stored_entity(row), (row[_UPDATED_AT], row[_CONTENT_HASH])) for row in rows]
-
-    async def _existing_keys(
-        self, conn: AsyncConnection, keys: Iterable[tuple[str, str]]
-    ) -> set[tuple[str, str]]:
-        found: set[tuple[str, str]] = set()
-        for bp, chunk in key_chunks(keys):
-            rows = await self._select_in(conn, (_e.c.identifier,), bp, chunk)
-            found.update((bp, identifier) for (identifier,) in rows)
-        return found
-
-    async def _select_in(
-        self, conn: AsyncConnection, columns: tuple[Any, ...], bp: str, identifiers: Sequence[str]
-    ) -> list[Any]:
-        """``columns`` of the entities of ``bp`` among ``identifiers`` (hot lookups: prepared)."""
-        names = ",".join(column.name for column in columns)
-        found: list[Any] = []
-        for chunk in chunks(identifiers):
-            count = len(chunk)
-
-            def build(count: int = count) -> Any:
-                return select(*columns).where(*_among(count))
-
-            sql, order = self._db.prepared(f"select {names} in {count}", build)
-            assert order == ("b", *_identifier_names(count))
-            found.extend(
-                await self._db.select_rows(
-                    conn, sql, (bp, *chunk), [column.name for column in columns]
-                )
-            )
-        return found
 
     async def search(
         self,
@@ -629,7 +600,7 @@ class EntityStore:
         merged = _merge(plan, resolved, validator, check)
 
         # 3. relation targets must exist, or be created as bare entities when asked to
-        plan.found = await self._existing_keys(conn, plan.wanted)
+        plan.found = await existing_keys(self._db, conn, plan.wanted)
         for target, _ in plan.wanted.keys() - plan.found:
             if target not in plan.target_blueprints:
                 known = await self._blueprints.find(target, conn) is not None
@@ -647,7 +618,7 @@ class EntityStore:
             return False
         if plan.probed and await self._stored_versions(conn, bp, plan.probed) != plan.versions:
             return False
-        if plan.wanted and await self._existing_keys(conn, plan.wanted) != plan.found:
+        if plan.wanted and await existing_keys(self._db, conn, plan.wanted) != plan.found:
             return False
         for target, known in plan.target_blueprints.items():
             if (await self._blueprints.find(target, conn) is not None) != known:
@@ -726,7 +697,7 @@ class EntityStore:
         """``identifier → (updated_at, content_hash)`` of the rows of ``identifiers`` that
         exist."""
         columns = (_e.c.identifier, _e.c.updated_at, _e.c.content_hash)
-        rows = await self._select_in(conn, columns, bp, sorted(set(identifiers)))
+        rows = await select_in(self._db, conn, columns, bp, sorted(set(identifiers)))
         return {identifier: (updated_at, digest) for identifier, updated_at, digest in rows}
 
     async def _stamp(
@@ -745,7 +716,7 @@ class EntityStore:
             sql, order = self._db.prepared(
                 f"stamp {size}", functools.partial(_stamp_statement, size)
             )
-            assert order == ("at", "by", "b", *_identifier_names(size))
+            assert order == ("at", "by", "b", *identifier_names(size))
             padding = (chunk[-1],) * (size - len(chunk))
             await conn.exec_driver_sql(sql, (now, actor, bp, *chunk, *padding))
 
@@ -851,7 +822,7 @@ class EntityStore:
         async with self._db.write() as conn:
             await self._blueprints.get(blueprint_id, conn)
             columns = (_e.c.identifier, _e.c.datasource)
-            found = await self._select_in(conn, columns, blueprint_id, sorted(set(identifiers)))
+            found = await select_in(self._db, conn, columns, blueprint_id, sorted(set(identifiers)))
             present = {
                 identifier
                 for identifier, datasource in found
@@ -903,7 +874,7 @@ class EntityStore:
         owned: set[tuple[str, str]] = set()
         for bp, chunk in key_chunks(keys):
             columns = (_e.c.identifier, _e.c.datasource)
-            for identifier, datasource in await self._select_in(conn, columns, bp, chunk):
+            for identifier, datasource in await select_in(self._db, conn, columns, bp, chunk):
                 if datasource_owner(datasource) == owner:
                     owned.add((bp, identifier))
         return owned
@@ -923,7 +894,7 @@ class EntityStore:
             by_blueprint.setdefault(row[0], []).append(row)
         for bp, rows in by_blueprint.items():
             columns = (_e.c.identifier, _e.c.relations)
-            found = await self._select_in(conn, columns, bp, sorted({row[1] for row in rows}))
+            found = await select_in(self._db, conn, columns, bp, sorted({row[1] for row in rows}))
             holders = {identifier: orjson.loads(relations) for identifier, relations in found}
             held = (
                 (holder, name, value) for _, holder, name, _, value in rows if holder in holders
@@ -1127,29 +1098,11 @@ def _rows(plan: _Plan) -> None:
     ]
 
 
-def _among(count: int) -> tuple[Any, Any]:
-    """The conditions of a prepared statement on ``count`` entities of one blueprint: its
-    parameters are ``b`` (the blueprint) and :func:`_identifier_names` (the identifiers)."""
-    return (
-        _e.c.blueprint == bindparam("b"),
-        _e.c.identifier.in_([bindparam(name) for name in _identifier_names(count)]),
-    )
-
-
-_IDENTIFIER_NAMES = tuple(f"i{n}" for n in range(statement_size(IN_LIST_CHUNK)))
-
-
-def _identifier_names(count: int) -> tuple[str, ...]:
-    """The parameter names of :func:`_among`'s ``count`` identifiers (at most a chunk's,
-    padded: see :meth:`EntityStore._stamp`): ``i0`` …"""
-    return _IDENTIFIER_NAMES[:count]
-
-
 def _stamp_statement(size: int) -> Any:
     """``UPDATE`` of ``updated_at`` and ``updated_by`` for ``size`` identifiers of a blueprint."""
     return (
         _e.update()
-        .where(*_among(size))
+        .where(*among(size))
         .values(updated_at=bindparam("at"), updated_by=bindparam("by"))
     )
 
