@@ -61,6 +61,43 @@ async def stores(database_url: str) -> AsyncIterator[tuple[Store, Store]]:
 MERGE = WriteOptions(merge=True)
 
 
+async def with_a_write_between(
+    monkeypatch: pytest.MonkeyPatch,
+    store: Store,
+    method: str,
+    action: Awaitable[Any],
+    between: Callable[[], Awaitable[object]],
+    *,
+    when: Callable[[dict[str, Any]], bool] = lambda _: True,
+) -> tuple[Any, int]:
+    """``action``'s result, with ``between`` run once the first call of ``store``'s
+    ``EntityStore`` ``method`` whose keyword arguments satisfy ``when`` has returned (that call
+    waits for it); and how many times ``store`` called ``method``."""
+    paused, written = asyncio.Event(), asyncio.Event()
+    original = getattr(EntityStore, method)
+    calls = 0
+
+    async def pause_once(self: EntityStore, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        result = await original(self, *args, **kwargs)
+        if self is store.entities:
+            calls += 1
+            if when(kwargs) and not paused.is_set():
+                paused.set()
+                await written.wait()
+        return result
+
+    monkeypatch.setattr(EntityStore, method, pause_once)
+
+    async def write_between() -> None:
+        await paused.wait()
+        await between()
+        written.set()
+
+    _, result = await asyncio.gather(write_between(), action)
+    return result, calls
+
+
 async def upsert_with_a_write_between(
     monkeypatch: pytest.MonkeyPatch,
     store: Store,
@@ -69,24 +106,10 @@ async def upsert_with_a_write_between(
 ) -> BulkResult:
     """``store``'s upsert of ``body`` (an item), with ``between`` run after the upsert is
     planned and before it queues for the write lock."""
-    planned, written = asyncio.Event(), asyncio.Event()
-    plan = EntityStore._plan
-
-    async def plan_and_wait(self: EntityStore, *args: Any, **kwargs: Any) -> Any:
-        result = await plan(self, *args, **kwargs)
-        if self is store.entities and kwargs.get("speculative") and not planned.is_set():
-            planned.set()
-            await written.wait()
-        return result
-
-    monkeypatch.setattr(EntityStore, "_plan", plan_and_wait)
-
-    async def write_between() -> None:
-        await planned.wait()
-        await between()
-        written.set()
-
-    _, result = await asyncio.gather(write_between(), store.entities.upsert("item", [body], MERGE))
+    upsert = store.entities.upsert("item", [body], MERGE)
+    result, _ = await with_a_write_between(
+        monkeypatch, store, "_plan", upsert, between, when=lambda kw: bool(kw.get("speculative"))
+    )
     return result
 
 
@@ -190,23 +213,8 @@ async def test_a_digest_question_reads_again_only_if_a_write_since_touched_its_r
     first, second = stores
     body = {"identifier": "x", "properties": {"a": 1}}
     await first.entities.upsert("item", [body, {"identifier": "y"}], MERGE)
-    read, written = asyncio.Event(), asyncio.Event()
-    same_digests = EntityStore._same_digests
-    reads = 0
-
-    async def read_and_wait(self: EntityStore, *args: Any) -> list[int]:
-        nonlocal reads
-        reads += 1
-        result = await same_digests(self, *args)
-        if not read.is_set():  # the first read, before queueing for the write lock
-            read.set()
-            await written.wait()
-        return result
-
-    monkeypatch.setattr(EntityStore, "_same_digests", read_and_wait)
 
     async def write_between() -> None:
-        await read.wait()
         if between == "y":  # this process, another row: the answer read holds
             await first.entities.upsert(
                 "item", [{"identifier": "y", "properties": {"b": 2}}], MERGE
@@ -215,11 +223,11 @@ async def test_a_digest_question_reads_again_only_if_a_write_since_touched_its_r
             await second.entities.upsert(
                 "item", [{"identifier": "x", "properties": {"a": 2}}], MERGE
             )
-        written.set()
 
-    asked = [("x", body_digest(body))]
-    _, same = await asyncio.gather(
-        write_between(), first.entities.confirm_unchanged("item", asked, MERGE)
+    # the first read is before the question queues for the write lock
+    asked = first.entities.confirm_unchanged("item", [("x", body_digest(body))], MERGE)
+    same, reads = await with_a_write_between(
+        monkeypatch, first, "_same_digests", asked, write_between
     )
     assert same == confirmed
     assert reads == (1 if between == "y" else 2)
